@@ -1,0 +1,107 @@
+"""GB/T 28181 ``Catalog`` responses: decoding and parsing, per the declared encoding.
+
+A page is one ``<Response><CmdType>Catalog</CmdType>...<DeviceList><Item>``
+document. Platforms often send GB2312/GB18030; the XML declaration says which,
+and is honoured (GB2312 and GBK are read as GB18030, their superset, as real
+platforms send characters outside GB2312 under that label). A page that does
+not decode in its declared encoding, or is not well-formed, raises
+``PageError`` with a reason: the caller quarantines the whole page.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+# Item child -> contract field
+ITEM_FIELDS = {
+    "DeviceID": "device_id", "Name": "name", "Manufacturer": "manufacturer", "Model": "model",
+    "CivilCode": "civil_code", "Address": "address", "ParentID": "parent_id", "Status": "status",
+    "Longitude": "longitude", "Latitude": "latitude",
+}
+INFO_FIELDS = {"Resolution": "resolution_codes"}
+COLUMNS = list(ITEM_FIELDS.values()) + list(INFO_FIELDS.values())
+
+_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["'][^>]*\?>""")
+_DECL_ANY = re.compile(r"""^\s*<\?xml[^>]*\?>""")
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "gb18030": "gb18030"}
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=True)
+
+
+class PageError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class CatalogPage:
+    platform_id: str | None
+    sum_num: int | None
+    num: int | None
+    items: list  # lxml elements
+
+
+def declared_encoding(data: bytes) -> str | None:
+    m = _DECL.match(data[:200])
+    return m.group(1).decode("ascii") if m else None
+
+
+def decode(data: bytes, charset_hint: str | None = None) -> str:
+    """Text of a page in its declared encoding (else the transport's charset, else UTF-8)."""
+    declared = declared_encoding(data) or charset_hint or "UTF-8"
+    codec = _SUPERSETS.get(declared.lower(), declared)
+    try:
+        text = data.decode(codec)
+    except LookupError:
+        raise PageError("unknown_encoding", f"page declares unknown encoding {declared!r}") from None
+    except UnicodeDecodeError as e:
+        raise PageError("wrong_encoding",
+                        f"page declares {declared} but byte {e.start} is not valid {declared}") from None
+    return text.lstrip("\ufeff")
+
+
+def parse_page(data: bytes, charset_hint: str | None = None) -> CatalogPage:
+    text = decode(data, charset_hint)
+    body = _DECL_ANY.sub("", text, count=1)
+    try:
+        root = etree.fromstring(body.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError as e:
+        raise PageError("malformed_xml", f"not well-formed XML: {e}") from None
+    if root.tag != "Response" or (root.findtext("CmdType") or "").strip() != "Catalog":
+        raise PageError("not_catalog", f"expected <Response><CmdType>Catalog</CmdType>, got <{root.tag}>")
+    device_list = root.find("DeviceList")
+    items = list(device_list.iterchildren("Item")) if device_list is not None else []
+    return CatalogPage(
+        platform_id=(root.findtext("DeviceID") or "").strip() or None,
+        sum_num=_int(root.findtext("SumNum")),
+        num=_int(device_list.get("Num")) if device_list is not None else None,
+        items=items,
+    )
+
+
+def item_values(item) -> dict[str, str | None]:
+    """One ``<Item>`` as text values keyed by contract field."""
+    out: dict[str, str | None] = {}
+    for child in item:
+        tag = child.tag
+        if tag in ITEM_FIELDS:
+            out[ITEM_FIELDS[tag]] = child.text
+        elif tag == "Info":
+            for sub in child:
+                if sub.tag in INFO_FIELDS:
+                    out[INFO_FIELDS[sub.tag]] = sub.text
+    return out
+
+
+def item_raw(item) -> str:
+    return etree.tostring(item, encoding="unicode")
+
+
+def _int(v: str | None) -> int | None:
+    try:
+        return int(v.strip()) if v is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,63 @@
+"""All configuration: environment variables with embedded defaults, in one place.
+
+Nothing else reads ``os.environ`` for CityHub settings. Defaults give a working
+local hub under ``./var`` (lake, catalogue DB, file drops) with no services.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "")
+    return value if value.strip() else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    """Root of everything the hub keeps locally."""
+    lake_root: Path
+    """Iceberg warehouse: Parquet data files and table metadata."""
+    catalog_uri: str
+    """SQLAlchemy URI of the Iceberg SQL catalogue (SQLite locally, PostgreSQL in production)."""
+    hub_db_uri: str
+    """Hub metadata (API clients): SQLite locally, PostgreSQL in production."""
+    drop_root: Path
+    """File-drop folders the departments deliver into."""
+    city: str
+    kafka_bootstrap: str
+    """Empty when no broker is configured: the Kafka paths are then skipped."""
+    status_topic: str
+    catalog_url: str
+    """Base URL of the video sharing platform's catalogue endpoint (empty: file drop only)."""
+    token_secret: str
+    token_ttl_s: int
+    api_host: str
+    api_port: int
+    max_page: int
+    """Cap on ``limit`` for record pages."""
+
+
+def settings() -> Settings:
+    """Read the settings now (tests change the environment between calls)."""
+    home = Path(_env("CITYHUB_HOME", "var")).resolve()
+    lake = Path(_env("CITYHUB_LAKE", str(home / "lake"))).resolve()
+    return Settings(
+        home=home,
+        lake_root=lake,
+        catalog_uri=_env("CITYHUB_CATALOG_URI", f"sqlite:///{home / 'catalog.db'}"),
+        hub_db_uri=_env("CITYHUB_DB_URI", f"sqlite:///{home / 'hub.db'}"),
+        drop_root=Path(_env("CITYHUB_DROP", str(home / "drop"))).resolve(),
+        city=_env("CITYHUB_CITY", "371400"),
+        kafka_bootstrap=_env("CITYHUB_KAFKA_BOOTSTRAP", ""),
+        status_topic=_env("CITYHUB_STATUS_TOPIC", "cityhub.camera.status"),
+        catalog_url=_env("CITYHUB_CATALOG_URL", ""),
+        token_secret=_env("CITYHUB_TOKEN_SECRET", ""),
+        token_ttl_s=int(_env("CITYHUB_TOKEN_TTL_S", str(90 * 24 * 3600))),
+        api_host=_env("CITYHUB_API_HOST", "127.0.0.1"),
+        api_port=int(_env("CITYHUB_API_PORT", "8000")),
+        max_page=int(_env("CITYHUB_MAX_PAGE", "10000")),
+    )

@@ -1,0 +1,182 @@
+"""The lake: Iceberg tables (Parquet data files) under one root, queried with DuckDB.
+
+Writers (connectors, Airflow tasks, the API) commit through pyiceberg's SQL
+catalogue, which serialises concurrent commits with optimistic concurrency: a
+commit swaps one metadata pointer, so a reader never sees half a batch and every
+commit has a snapshot id. Readers never open a DuckDB database file: they plan
+the data files of a snapshot with pyiceberg and hand them to an in-memory DuckDB,
+so any number of processes read and write at once without DuckDB's single-writer
+lock. See docs/architecture.md for the reasons.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Iterable
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.expressions import BooleanExpression, AlwaysTrue
+from pyiceberg.table import Table
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from hub.config import Settings, settings
+from hub.contracts import Contract, contract
+
+NAMESPACE = "cityhub"
+CST = timezone(timedelta(hours=8), "CST")
+STATE_PREFIX = "cityhub.state."
+
+TABLE_PROPERTIES = {
+    # keep the metadata folder bounded: old metadata.json files are deleted on commit
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "50",
+    "write.parquet.compression-codec": "zstd",
+}
+
+
+@dataclass(frozen=True)
+class Commit:
+    table: str
+    snapshot_id: int | None
+    rows: int
+
+
+def now_cst() -> datetime:
+    """Current China Standard Time, naive (the lake stores CST without a zone)."""
+    return datetime.now(CST).replace(tzinfo=None)
+
+
+class Lake:
+    """One lake root and its catalogue. Cheap to create; safe to share in a process."""
+
+    def __init__(self, cfg: Settings | None = None):
+        self.cfg = cfg or settings()
+        self.cfg.lake_root.mkdir(parents=True, exist_ok=True)
+        self.cfg.home.mkdir(parents=True, exist_ok=True)
+        self.catalog = SqlCatalog(
+            "cityhub", uri=self.cfg.catalog_uri, warehouse=f"file://{self.cfg.lake_root}",
+        )
+        self._lock = threading.Lock()
+        try:
+            self.catalog.create_namespace_if_not_exists(NAMESPACE)
+        except Exception:  # a concurrent process created it first
+            pass
+
+    # -- tables -----------------------------------------------------------------
+
+    def table(self, name: str) -> Table:
+        """Load table ``name``, creating it from its contract on first use."""
+        ident = f"{NAMESPACE}.{name}"
+        try:
+            return self.catalog.load_table(ident)
+        except NoSuchTableError:
+            c = contract(name)
+            try:
+                return self.catalog.create_table(
+                    ident, schema=c.arrow_schema(),
+                    properties={**TABLE_PROPERTIES, "cityhub.contract_version": str(c.version)},
+                )
+            except Exception:  # created concurrently
+                return self.catalog.load_table(ident)
+
+    def exists(self, name: str) -> bool:
+        return self.catalog.table_exists(f"{NAMESPACE}.{name}")
+
+    def snapshot_id(self, name: str) -> int | None:
+        snap = self.table(name).current_snapshot()
+        return snap.snapshot_id if snap else None
+
+    def snapshot_ids(self, names: Iterable[str]) -> dict[str, int | None]:
+        return {n: self.snapshot_id(n) for n in names}
+
+    def state(self, name: str, connector: str) -> dict:
+        """Incremental state a connector committed with its data (files taken, offsets)."""
+        raw = self.table(name).properties.get(STATE_PREFIX + connector)
+        return json.loads(raw) if raw else {}
+
+    # -- writing ----------------------------------------------------------------
+
+    @retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(20),
+           wait=wait_random_exponential(multiplier=0.02, max=1.0), reraise=True)
+    def commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
+               state: dict | None = None) -> Commit:
+        """Append ``rows`` (sorted by the contract's keys) and, in the same atomic
+        commit, the connector's new ``state``. Retries when another writer won."""
+        c = contract(name)
+        table = self.table(name)
+        n = 0 if rows is None else rows.num_rows
+        with table.transaction() as tx:
+            if n:
+                data = c.conform(rows)
+                if c.sort_by:
+                    data = data.sort_by([(k, "ascending") for k in c.sort_by])
+                tx.append(data, snapshot_properties={
+                    "cityhub.connector": connector, "cityhub.batch": batch_id, "cityhub.rows": str(n),
+                })
+            if state is not None:
+                tx.set_properties({STATE_PREFIX + connector: json.dumps(state, sort_keys=True)})
+        table = self.table(name)
+        snap = table.current_snapshot()
+        return Commit(table=name, snapshot_id=snap.snapshot_id if snap else None, rows=n)
+
+    # -- reading ----------------------------------------------------------------
+
+    def files(self, name: str, snapshot_id: int | None = None,
+              row_filter: BooleanExpression = AlwaysTrue()) -> list[str]:
+        """Data files of ``name`` at a snapshot (default: current), pruned by ``row_filter``."""
+        table = self.table(name)
+        if snapshot_id is None and table.current_snapshot() is None:
+            return []
+        scan = table.scan(snapshot_id=snapshot_id, row_filter=row_filter)
+        return [_local(t.file.file_path) for t in scan.plan_files()]
+
+    def connect(self, names: Iterable[str], snapshots: dict[str, int | None] | None = None,
+                con: duckdb.DuckDBPyConnection | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, int | None]]:
+        """An in-memory DuckDB connection with one view per table at the given
+        snapshots (default: current). Returns the connection and the snapshot ids used."""
+        con = con or duckdb.connect()
+        used: dict[str, int | None] = {}
+        for name in names:
+            sid = (snapshots or {}).get(name) if snapshots else self.snapshot_id(name)
+            used[name] = sid
+            register_view(con, name, self.files(name, sid) if sid is not None else [])
+        return con, used
+
+    def query(self, sql: str, names: Iterable[str], params: list | None = None) -> pa.Table:
+        con, _ = self.connect(names)
+        try:
+            return con.sql(sql, params=params or None).to_arrow_table()
+        finally:
+            con.close()
+
+
+def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
+    """(Re)define view ``name`` over ``files``; an empty table gets an empty view of the contract's schema."""
+    if files:
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{listing}])')
+    else:
+        empty = contract(name).arrow_schema().empty_table()
+        con.register(f"__empty_{name}", empty)
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "__empty_{name}"')
+
+
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+@lru_cache(maxsize=4)
+def _lake_for(key: tuple) -> Lake:
+    return Lake()
+
+
+def default_lake() -> Lake:
+    """A process-wide Lake for the current settings."""
+    s = settings()
+    return _lake_for((s.catalog_uri, str(s.lake_root)))

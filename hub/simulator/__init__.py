@@ -1,0 +1,1 @@
+"""Simulators of the sector feeds, in the formats the real feeds use (faults included)."""

@@ -1,0 +1,158 @@
+"""The indicator engine: evaluates declared indicators per region and period.
+
+For each indicator the inputs are pinned to their current snapshots (recorded as
+evidence), the declared views and queries run in an in-memory DuckDB over those
+snapshots' files, and the counted rows are tallied per county and for the city
+as a whole (from the city's rows, never an average of counties). A zero
+denominator gives no value and a reason. Re-running with the same snapshot ids
+gives the same numbers.
+"""
+from __future__ import annotations
+
+import calendar
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+import pyarrow as pa
+
+from hub.contracts import contract
+from hub.indicators import Indicator, Ratio, indicator, indicators
+from hub.lake import Lake, now_cst
+from hub.regions import City, city as get_city
+
+PERIOD_KINDS = ("day", "month", "year")
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    """``YYYY-MM-DD``, ``YYYY-MM`` (month to date) or ``YYYY`` (year to date)."""
+    start: date
+    end: date
+
+
+def period(kind: str, day: date) -> Period:
+    if kind == "day":
+        return Period(day.isoformat(), day, day)
+    if kind == "month":
+        return Period(f"{day:%Y-%m}", day.replace(day=1), day)
+    if kind == "year":
+        return Period(f"{day:%Y}", day.replace(month=1, day=1), day)
+    raise ValueError(f"unknown period kind {kind!r} (known: {', '.join(PERIOD_KINDS)})")
+
+
+def parse_period(label: str) -> Period:
+    """The period a label names, ending on its last day (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``)."""
+    parts = label.split("-")
+    try:
+        if len(parts) == 3:
+            d = date.fromisoformat(label)
+            return Period(label, d, d)
+        if len(parts) == 2:
+            y, m = int(parts[0]), int(parts[1])
+            return Period(label, date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1]))
+        if len(parts) == 1:
+            y = int(parts[0])
+            return Period(label, date(y, 1, 1), date(y, 12, 31))
+    except ValueError:
+        pass
+    raise ValueError(f"period {label!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+
+
+def _bind(sql: str, p: Period) -> str:
+    # the values are dates the engine made, never client text
+    end_ts = datetime.combine(p.end, time.max)
+    return (sql.replace("$period_end_ts", f"TIMESTAMP '{end_ts.isoformat(sep=' ')}'")
+               .replace("$period_start", f"DATE '{p.start.isoformat()}'")
+               .replace("$period_end", f"DATE '{p.end.isoformat()}'"))
+
+
+def _counts(con, sql: str, c: City) -> dict[str, int]:
+    rows = con.execute(f"SELECT region, count(*) FROM ({sql}) GROUP BY region").fetchall()
+    per = {r: int(n) for r, n in rows if c.contains(r) and r != c.code}
+    per[c.code] = sum(per.values())
+    return per
+
+
+def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
+             snapshots: dict[str, int | None] | None = None) -> list[dict]:
+    """Values of ``ind`` for the city and each county over ``p``."""
+    con, used = lake.connect(ind.inputs, snapshots)
+    try:
+        for name, sql in ind.views:
+            con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_bind(sql, p)}')
+        tallies = {part.code: (_counts(con, _bind(part.numerator, p), c),
+                               _counts(con, _bind(part.denominator, p), c)) for part in ind.parts}
+    finally:
+        con.close()
+    missing = [n for n, sid in used.items() if sid is None]
+    rows = []
+    for region in c.regions:
+        parts = []
+        for part in ind.parts:
+            num, den = tallies[part.code][0].get(region, 0), tallies[part.code][1].get(region, 0)
+            parts.append(_ratio(part, num, den, region, p, missing))
+        if ind.composite:
+            value = (None if any(x["value"] is None for x in parts)
+                     else round(sum(x["value"] * x["weight"] for x in parts), 12))
+            reason = None if value is not None else "; ".join(x["reason"] for x in parts if x["reason"])
+            num = den = None
+        else:
+            value, reason, num, den = parts[0]["value"], parts[0]["reason"], parts[0]["numerator"], parts[0]["denominator"]
+        rows.append({
+            "code": ind.code, "name": ind.name_en, "region": region, "period": p.label,
+            "period_start": p.start, "period_end": p.end, "value": value,
+            "numerator": None if num is None else float(num), "denominator": None if den is None else float(den),
+            "unit": ind.unit, "reason": reason,
+            "components": json.dumps(parts, ensure_ascii=False) if ind.composite else None,
+            "inputs": json.dumps({k: v for k, v in sorted(used.items())}),
+            "definition_version": ind.version,
+        })
+    return rows
+
+
+def _ratio(part: Ratio, num: int, den: int, region: str, p: Period, missing: list[str]) -> dict:
+    if den == 0:
+        why = f"denominator is 0: nothing to count for {part.code} in {region} over {p.label}"
+        if missing:
+            why += f" (no data landed yet in {', '.join(missing)})"
+        value = None
+    else:
+        why, value = None, num / den
+    return {"code": part.code, "name": part.name_en, "weight": part.weight,
+            "numerator": num, "denominator": den, "value": value, "reason": why}
+
+
+def compute(lake: Lake, city_code: str, day: date, codes: list[str] | None = None,
+            kinds: tuple[str, ...] = PERIOD_KINDS) -> list[dict]:
+    """Evaluate ``codes`` (default: all declared) for every region of the city
+    and each period kind ending on ``day``; store them with their evidence."""
+    c = get_city(city_code)
+    run_at = now_cst()
+    out: list[dict] = []
+    for code in codes or list(indicators()):
+        ind = indicator(code)
+        for kind in kinds:
+            out.extend(evaluate(lake, ind, c, period(kind, day)))
+    for r in out:
+        r["computed_at"] = run_at
+    if out:
+        table = pa.Table.from_pylist(out, schema=contract("indicator_values").arrow_schema())
+        lake.commit("indicator_values", table, connector="indicators", batch_id=f"run:{uuid.uuid4().hex[:12]}")
+    return out
+
+
+def latest(lake: Lake, code: str | None = None, region: str | None = None,
+           period_label: str | None = None) -> list[dict]:
+    """The most recently computed value per (code, region, period)."""
+    where, params = [], []
+    for col, val in (("code", code), ("region", region), ("period", period_label)):
+        if val:
+            where.append(f"{col} = ?")
+            params.append(val)
+    sql = ("SELECT * FROM indicator_values " + (f"WHERE {' AND '.join(where)} " if where else "")
+           + "QUALIFY row_number() OVER (PARTITION BY code, region, period ORDER BY computed_at DESC) = 1 "
+           "ORDER BY code, region, period")
+    return lake.query(sql, ["indicator_values"], params).to_pylist()

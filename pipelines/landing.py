@@ -1,0 +1,188 @@
+"""Landing a batch: type it, validate it, split it, commit it — losing nothing.
+
+Every connector ends here. A batch's rows either land in their dataset or go to
+the quarantine table with every reason that applies and the raw item; items the
+parser could not even read (a truncated page, a wrong encoding) arrive as
+``Reject``s and are quarantined whole. The quarantine commit comes first and the
+data commit carries the connector's new state (files taken, offsets), so a crash
+between the two replays the batch, and the replay adds nothing twice: quarantine
+rows are de-duplicated by (source, key, reason), data rows by the contract key.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hub.contracts import contract
+from hub.lake import Lake, now_cst
+from hub.quality import validate
+from pipelines.staging import stage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input refused before it became a row (unreadable page, bad line)."""
+    source: str
+    reason: str
+    raw: str
+    record_key: str | None = None
+    region: str | None = None
+
+
+@dataclass
+class Batch:
+    connector: str
+    dataset: str
+    batch_id: str
+    text: pa.Table
+    """One row per item, string columns named as the contract's fields."""
+    sources: list[str]
+    """Where each row came from (file:line, URL page:item, topic/partition/offset)."""
+    raw: Callable[[int], str]
+    """The raw text of row ``i``, produced only for rows that are quarantined."""
+    rejects: list[Reject] = field(default_factory=list)
+    state: dict | None = None
+    """Connector state committed atomically with the data (None: unchanged)."""
+
+
+@dataclass
+class LandReport:
+    dataset: str
+    batch_id: str
+    received: int = 0
+    landed: int = 0
+    quarantined: int = 0
+    already_landed: int = 0
+    snapshot_id: int | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: "LandReport") -> None:
+        self.received += other.received
+        self.landed += other.landed
+        self.quarantined += other.quarantined
+        self.already_landed += other.already_landed
+        self.snapshot_id = other.snapshot_id or self.snapshot_id
+        for k, v in other.reasons.items():
+            self.reasons[k] = self.reasons.get(k, 0) + v
+
+
+def _key_strings(t: pa.Table, key: tuple[str, ...]) -> list[str]:
+    cols = [pc.cast(t[k], pa.string()).fill_null("") for k in key]
+    joined = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, "|")
+    return joined.to_pylist()
+
+
+def _existing_keys(lake: Lake, name: str, rows: pa.Table) -> set[str]:
+    """Keys of ``rows`` already in the lake, looked up in the batch's time slice."""
+    c = contract(name)
+    if rows.num_rows == 0 or lake.snapshot_id(name) is None:
+        return set()
+    con, _ = lake.connect([name])
+    try:
+        con.register("incoming", rows.select(list(c.key) + ([c.time_field] if c.time_field else [])))
+        on = " AND ".join(f'e."{k}" = i."{k}"' for k in c.key)
+        where = ""
+        if c.time_field:
+            tf = c.time_field
+            lo, hi = pc.min(rows[tf]).as_py(), pc.max(rows[tf]).as_py()
+            if lo is not None:
+                where = f'WHERE e."{tf}" BETWEEN ? AND ?'
+        sql = (f'SELECT DISTINCT {", ".join(f"i.{k}" for k in c.key)} FROM incoming i '
+               f'JOIN (SELECT * FROM "{name}" e {where}) e ON {on}')
+        params = [lo, hi] if where else None
+        found = con.sql(sql, params=params).to_arrow_table()
+        return set(_key_strings(found, c.key)) if found.num_rows else set()
+    finally:
+        con.close()
+
+
+def land(lake: Lake, batch: Batch, city: str) -> LandReport:
+    """Validate and commit ``batch``; see the module docstring for the guarantees."""
+    c = contract(batch.dataset)
+    report = LandReport(dataset=batch.dataset, batch_id=batch.batch_id)
+    n = batch.text.num_rows
+    report.received = n + len(batch.rejects)
+
+    staged = stage(c, batch.text)
+    verdict = validate(c, staged.table, city)
+    reasons: dict[int, list[str]] = {}
+    for src in (staged.reasons, verdict.reasons):
+        for pos, rs in src.items():
+            reasons.setdefault(pos, []).extend(rs)
+
+    # duplicate keys inside the batch: the first occurrence stands, later ones are refused
+    keys = _key_strings(staged.table, c.key) if n else []
+    first_seen: dict[str, int] = {}
+    for pos, k in enumerate(keys):
+        if pos in reasons:
+            continue
+        if k in first_seen:
+            reasons.setdefault(pos, []).append(
+                f"duplicate_key: {'+'.join(c.key)}={k} repeats the item at {batch.sources[first_seen[k]]}")
+        else:
+            first_seen[k] = pos
+
+    good = [pos for pos in range(n) if pos not in reasons]
+    rows = staged.table.take(pa.array(good, pa.int64())) if len(good) < n else staged.table
+    existing = _existing_keys(lake, batch.dataset, rows)
+    if existing:
+        keep = []
+        for pos in good:
+            if keys[pos] not in existing:
+                keep.append(pos)
+            elif c.kind == "events":
+                reasons.setdefault(pos, []).append(
+                    f"duplicate_key: {'+'.join(c.key)}={keys[pos]} was already landed")
+            else:  # the same fact observed again (snapshot sources): idempotent, not an error
+                report.already_landed += 1
+        rows = staged.table.take(pa.array(keep, pa.int64()))
+
+    region_of = staged.table[c.region_field].to_pylist() if c.region_field and n else [None] * n
+    q_rows = [
+        {"source": r.source, "record_key": r.record_key, "region": r.region, "reason": r.reason, "raw": r.raw}
+        for r in batch.rejects
+    ] + [
+        {"source": batch.sources[pos], "record_key": keys[pos] or None, "region": region_of[pos],
+         "reason": "; ".join(rs), "raw": batch.raw(pos)}
+        for pos, rs in sorted(reasons.items())
+    ]
+    for q in q_rows:
+        for r in q["reason"].split("; "):
+            code = r.split(":", 1)[0]
+            report.reasons[code] = report.reasons.get(code, 0) + 1
+    _commit_quarantine(lake, batch, q_rows)
+    report.quarantined = len(q_rows)
+
+    commit = lake.commit(batch.dataset, rows, connector=batch.connector, batch_id=batch.batch_id,
+                         state=batch.state)
+    report.landed = commit.rows
+    report.snapshot_id = commit.snapshot_id
+    return report
+
+
+def _commit_quarantine(lake: Lake, batch: Batch, q_rows: list[dict]) -> None:
+    if not q_rows:
+        return
+    at = now_cst()
+    table = pa.Table.from_pylist([
+        {"quarantined_at": at, "connector": batch.connector, "dataset": batch.dataset,
+         "batch_id": batch.batch_id, **q} for q in q_rows
+    ], schema=contract("quarantine").arrow_schema())
+    if lake.snapshot_id("quarantine") is not None:
+        con, _ = lake.connect(["quarantine"])
+        try:
+            con.register("incoming", table)
+            table = con.sql(
+                "SELECT i.* FROM incoming i ANTI JOIN quarantine q ON q.dataset = i.dataset "
+                "AND q.source = i.source AND q.reason = i.reason "
+                "AND coalesce(q.record_key, '') = coalesce(i.record_key, '')").to_arrow_table()
+        finally:
+            con.close()
+    if table.num_rows:
+        lake.commit("quarantine", table, connector=batch.connector, batch_id=batch.batch_id)
