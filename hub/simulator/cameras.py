@@ -711,21 +711,27 @@ def _csv_bytes(rows: list[dict], fields: list[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def write_drop(world: CameraWorld, drop_root: Path) -> dict[str, list[Path]]:
-    """Write the day's files into the drop folders the connectors watch."""
+def write_drop(world: CameraWorld, drop_root: Path,
+               parts: tuple[str, ...] = ("key_areas", "registry", "catalog", "status")) -> dict[str, list[Path]]:
+    """Write the day's files into the drop folders the connectors watch (only
+    ``parts``: a demo that serves the catalogue over HTTP leaves it out), and the
+    fault manifest beside them."""
     cfg = world.config
     tag = f"{cfg.city}_{cfg.day:%Y%m%d}"
     base = Path(drop_root) / "cameras"
-    out: dict[str, list[Path]] = {
-        "key_areas": [_write_atomic(base / "key_areas" / f"key_areas_{tag}.csv",
-                                    _csv_bytes(world.key_areas, KEY_AREA_FIELDS))],
-        "registry": [_write_atomic(base / "registry" / f"registry_{tag}.csv",
-                                   _csv_bytes(world.registry, REGISTRY_FIELDS))],
-        "catalog": [_write_atomic(base / "catalog" / f"catalog_{tag}_p{n:04d}.xml", page)
-                    for n, page in enumerate(world.catalog_pages, 1)],
-    }
-    lines = "".join(event_line(ev) + "\n" for ev in world.events)
-    out["status"] = [_write_atomic(base / "status" / f"status_{tag}.jsonl", lines.encode("utf-8"))]
+    out: dict[str, list[Path]] = {}
+    if "key_areas" in parts:
+        out["key_areas"] = [_write_atomic(base / "key_areas" / f"key_areas_{tag}.csv",
+                                          _csv_bytes(world.key_areas, KEY_AREA_FIELDS))]
+    if "registry" in parts:
+        out["registry"] = [_write_atomic(base / "registry" / f"registry_{tag}.csv",
+                                         _csv_bytes(world.registry, REGISTRY_FIELDS))]
+    if "catalog" in parts:
+        out["catalog"] = [_write_atomic(base / "catalog" / f"catalog_{tag}_p{n:04d}.xml", page)
+                          for n, page in enumerate(world.catalog_pages, 1)]
+    if "status" in parts:
+        lines = "".join(event_line(ev) + "\n" for ev in world.events)
+        out["status"] = [_write_atomic(base / "status" / f"status_{tag}.jsonl", lines.encode("utf-8"))]
     manifest = json.dumps(world.faults, ensure_ascii=False, indent=1).encode("utf-8")
     out["faults"] = [_write_atomic(base / f"faults_{tag}.json", manifest)]
     return out
@@ -777,7 +783,8 @@ def publish_events(events: list[dict], bootstrap: str, topic: str) -> int:
     sent = 0
     try:
         for ev in events:
-            key = None if "_raw" in ev else ev["device_id"].encode()
+            device = None if "_raw" in ev else ev.get("device_id")
+            key = device.encode() if device else None
             producer.send(topic, key=key, value=event_line(ev).encode("utf-8"))
             sent += 1
         producer.flush()

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): county apps, data engineers and the scoring layer."""

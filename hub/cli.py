@@ -1,0 +1,253 @@
+"""``cityhub``: the command line. Commands are thin: they parse options and call
+library code, showing progress on long work."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="CityHub: the city brain's data-sharing hub.", no_args_is_help=True)
+simulate_app = typer.Typer(help="Simulated department feeds.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Bring feeds into the lake.", no_args_is_help=True)
+indicators_app = typer.Typer(help="DB37/T 3890.1 indicator values.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients and their tokens.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(indicators_app, name="indicators")
+app.add_typer(clients_app, name="clients")
+console = Console()
+
+
+def _yesterday() -> date:
+    from hub.lake import now_cst
+    return now_cst().date() - timedelta(days=1)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(2)
+
+
+@simulate_app.command("cameras")
+def simulate_cameras(
+    city: str = typer.Option(None, help="city code (37xx00); default CITYHUB_CITY"),
+    seed: int = typer.Option(1),
+    day: Optional[str] = typer.Option(None, help="YYYY-MM-DD; default yesterday (CST)"),
+    cameras_per_county: int = typer.Option(400),
+    fault_rate: float = typer.Option(0.02, help="probability per item of each fault class"),
+    encoding: str = typer.Option("GB18030", help="catalogue page encoding"),
+    out: Optional[Path] = typer.Option(None, help="drop root; default CITYHUB_DROP"),
+    serve_catalog: bool = typer.Option(False, "--serve-catalog", help="also serve the catalogue over HTTP until Ctrl-C"),
+    port: int = typer.Option(8181, help="port for --serve-catalog (127.0.0.1)"),
+    kafka: bool = typer.Option(False, "--kafka", help="also publish status events to CITYHUB_KAFKA_BOOTSTRAP"),
+):
+    """Simulate a day of camera data: key areas, registry, GB/T 28181 catalogue pages, status events."""
+    from hub.config import settings
+    from hub.regions import UnknownRegion
+    from hub.simulator import cameras
+
+    cfg = settings()
+    try:
+        sim = cameras.SimConfig(city=city or cfg.city, seed=seed, day=date.fromisoformat(day) if day else _yesterday(),
+                                cameras_per_county=cameras_per_county, fault_rate=fault_rate, encoding=encoding)
+        world = cameras.generate(sim)
+    except (UnknownRegion, ValueError) as e:
+        _fail(str(e))
+    paths = cameras.write_drop(world, out or cfg.drop_root)
+    console.print(f"{len(world.registry)} cameras, {len(world.key_areas)} key areas, "
+                  f"{len(world.catalog_pages)} catalogue pages, {len(world.events)} events, "
+                  f"{len(world.faults)} injected faults -> {paths['faults'][0].parent}")
+    if kafka:
+        if not cfg.kafka_bootstrap:
+            _fail("--kafka needs CITYHUB_KAFKA_BOOTSTRAP")
+        from connectors.kafka_admin import ensure_topic
+        ensure_topic(cfg.kafka_bootstrap, cfg.status_topic)
+        n = cameras.publish_events(world.events, cfg.kafka_bootstrap, cfg.status_topic)
+        console.print(f"published {n} events to {cfg.status_topic}")
+    if serve_catalog:
+        server, url = cameras.serve_catalog(world.catalog_pages, port=port)
+        console.print(f"serving the catalogue at {url}/catalog?page=1 (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.shutdown()
+
+
+@ingest_app.command("cameras")
+def ingest_cameras(
+    source: list[str] = typer.Option(None, help="only these sources (repeatable)"),
+    as_of: Optional[str] = typer.Option(None, help="as-of day for the HTTP catalogue (YYYY-MM-DD; default today)"),
+):
+    """Run the camera connectors: file drops, the HTTP catalogue and Kafka (when configured)."""
+    from pipelines.camera_ingest import SOURCES, ingest_source
+
+    chosen = source or list(SOURCES)
+    bad = [s for s in chosen if s not in SOURCES]
+    if bad:
+        _fail(f"unknown source(s) {', '.join(bad)}; known: {', '.join(SOURCES)}")
+    table = Table("source", "received", "landed", "quarantined", "already landed", "snapshot")
+    with _progress() as prog:
+        task = prog.add_task("ingesting cameras", total=len(chosen))
+        for s in chosen:
+            prog.update(task, description=f"ingesting {s}")
+            r = ingest_source(s, as_of=date.fromisoformat(as_of) if as_of else None)
+            if r is None:
+                table.add_row(s, "-", "-", "-", "-", "not configured")
+            else:
+                table.add_row(s, str(r.received), str(r.landed), str(r.quarantined), str(r.already_landed),
+                              str(r.snapshot_id or "-"))
+            prog.advance(task)
+    console.print(table)
+
+
+@indicators_app.command("compute")
+def indicators_compute(
+    day: Optional[str] = typer.Option(None, help="YYYY-MM-DD; default today (CST)"),
+    code: list[str] = typer.Option(None, help="only these indicator codes"),
+):
+    """Compute indicators for the city and every county (day, month to date, year to date)."""
+    from hub.config import settings
+    from hub.lake import default_lake, now_cst
+    from pipelines.indicators import compute
+
+    cfg = settings()
+    with _progress() as prog:
+        prog.add_task("computing indicators", total=None)
+        rows = compute(default_lake(), cfg.city, date.fromisoformat(day) if day else now_cst().date(), code or None)
+    _show(rows)
+
+
+@indicators_app.command("show")
+def indicators_show(code: Optional[str] = None, region: Optional[str] = None, period: Optional[str] = None):
+    """The latest stored values."""
+    from hub.lake import default_lake
+    from pipelines.indicators import latest
+
+    _show(latest(default_lake(), code=code, region=region, period_label=period))
+
+
+def _show(rows: list[dict]) -> None:
+    table = Table("code", "region", "period", "value", "numerator", "denominator", "reason")
+    for r in rows:
+        v = "-" if r["value"] is None else f"{r['value']:.4f}"
+        n = "-" if r["numerator"] is None else f"{r['numerator']:.0f}"
+        d = "-" if r["denominator"] is None else f"{r['denominator']:.0f}"
+        table.add_row(r["code"], r["region"], r["period"], v, n, d, r["reason"] or "")
+    console.print(table)
+
+
+@clients_app.command("create")
+def clients_create(
+    name: str = typer.Option(...), role: str = typer.Option(..., help="county, department, scoring or admin"),
+    region: Optional[str] = typer.Option(None, help="county code (required for role county)"),
+    department: Optional[str] = typer.Option(None),
+):
+    """Register an API client and print its bearer token."""
+    from hub import clients
+
+    try:
+        _, token = clients.create(name, role, region, department)
+    except clients.ClientError as e:
+        _fail(str(e))
+    typer.echo(token)
+
+
+@clients_app.command("token")
+def clients_token(name: str):
+    """Issue a fresh token for an existing client."""
+    from hub import clients
+
+    found = [c for c in clients.list_clients() if c["name"] == name]
+    if not found:
+        _fail(f"no client named {name!r}")
+    c = found[0]
+    typer.echo(clients.issue_token(clients.Principal(c["id"], c["name"], c["role"], c["region"])))
+
+
+@clients_app.command("list")
+def clients_list():
+    from hub import clients
+
+    table = Table("name", "role", "region", "disabled", "created")
+    for c in clients.list_clients():
+        table.add_row(c["name"], c["role"], c["region"] or "", str(c["disabled"]), str(c["created_at"]))
+    console.print(table)
+
+
+@clients_app.command("disable")
+def clients_disable(name: str):
+    """Disable a client: its tokens stop working at once."""
+    from hub import clients
+
+    try:
+        clients.set_disabled(name, True)
+    except clients.ClientError as e:
+        _fail(str(e))
+    console.print(f"client {name} disabled")
+
+
+@app.command()
+def serve(host: Optional[str] = None, port: Optional[int] = None,
+          workers: int = typer.Option(2, help="uvicorn worker processes")):
+    """Serve the API (uvicorn with uvloop and httptools)."""
+    import uvicorn
+    from hub.config import settings
+
+    cfg = settings()
+    uvicorn.run("hub.api.app:app", host=host or cfg.api_host, port=port or cfg.api_port, workers=workers,
+                loop="uvloop", http="httptools", log_level="info")
+
+
+@app.command()
+def run(seed: int = 1, day: Optional[str] = typer.Option(None, help="YYYY-MM-DD; default yesterday (CST)"),
+        serve_api: bool = typer.Option(True, "--serve/--no-serve"), workers: int = 2):
+    """The demo: simulate a day, ingest it, compute indicators, serve the API."""
+    from hub.config import settings
+    from hub.lake import default_lake
+    from pipelines import demo
+
+    cfg = settings()
+    the_day = date.fromisoformat(day) if day else _yesterday()
+    with _progress() as prog:
+        task = prog.add_task("demo", total=7)
+
+        def step(msg: str) -> None:
+            prog.update(task, description=msg)
+            prog.advance(task)
+
+        result = demo.run(default_lake(), cfg, the_day, seed=seed, progress=step)
+        prog.update(task, description="demo data ready", completed=7)
+    table = Table("dataset", "received", "landed", "quarantined")
+    for name, r in result.reports.items():
+        table.add_row(name, str(r.received), str(r.landed), str(r.quarantined))
+    console.print(table)
+    county, token = next((k, v) for k, v in result.tokens.items() if k.startswith("demo-county"))
+    base = f"http://{cfg.api_host}:{cfg.api_port}"
+    console.print(f"\n{result.indicators} indicator values computed for {the_day}. Try:\n")
+    console.print(f"  curl -s -H 'Authorization: Bearer {token}' '{base}/v1/datasets/camera_registry/records?limit=2'\n",
+                  soft_wrap=True)
+    console.print(f"  curl -s -H 'Authorization: Bearer {result.tokens['demo-scoring']}' "
+                  f"'{base}/v1/indicators?region={cfg.city}&code=5'\n", soft_wrap=True)
+    if serve_api:
+        serve(host=None, port=None, workers=workers)
+
+
+def main() -> None:  # pragma: no cover
+    logging.basicConfig(level=logging.WARNING)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

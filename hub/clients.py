@@ -1,0 +1,129 @@
+"""API clients and their bearer tokens.
+
+A client has a role — ``county`` (bound to a county code), ``department``,
+``scoring`` or ``admin`` — and gets signed tokens (JWT, HS256). A token names
+its client; every request re-checks that the client still exists and is not
+disabled, so disabling a client stops its tokens at once.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from sqlalchemy import insert, select, update
+
+from hub.config import Settings, settings
+from hub.lake import now_cst
+from hub.regions import cities
+from hub.store import clients, engine
+
+ROLES = ("county", "department", "scoring", "admin")
+ISSUER = "cityhub"
+
+
+class ClientError(ValueError):
+    pass
+
+
+class AuthError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    client_id: str
+    name: str
+    role: str
+    region: str | None
+    department: str | None = None
+
+
+def token_secret(cfg: Settings | None = None) -> str:
+    """The signing secret: ``CITYHUB_TOKEN_SECRET``, else one generated once per hub home."""
+    cfg = cfg or settings()
+    if cfg.token_secret:
+        return cfg.token_secret
+    path = Path(cfg.home) / "token_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            tmp.rename(path) if not path.exists() else tmp.unlink()
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+def _check_region(role: str, region: str | None) -> None:
+    if role == "county":
+        if not region:
+            raise ClientError("a county client needs --region, the county's 6-digit code")
+        if not any(region in c.counties for c in cities().values()):
+            raise ClientError(f"region {region!r} is not a declared county (see schemas/regions.yaml)")
+    elif region and not any(c.contains(region) for c in cities().values()):
+        raise ClientError(f"region {region!r} is not a declared region")
+
+
+def create(name: str, role: str, region: str | None = None, department: str | None = None,
+           cfg: Settings | None = None) -> tuple[Principal, str]:
+    """Register a client and return it with a token."""
+    cfg = cfg or settings()
+    if role not in ROLES:
+        raise ClientError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    _check_region(role, region)
+    eng = engine(cfg.hub_db_uri)
+    cid = uuid.uuid4().hex
+    with eng.begin() as con:
+        if con.execute(select(clients.c.id).where(clients.c.name == name)).first():
+            raise ClientError(f"a client named {name!r} already exists")
+        con.execute(insert(clients).values(id=cid, name=name, role=role, region=region, department=department,
+                                           disabled=False, created_at=now_cst()))
+    p = Principal(cid, name, role, region, department)
+    return p, issue_token(p, cfg)
+
+
+def issue_token(p: Principal, cfg: Settings | None = None, ttl_s: int | None = None) -> str:
+    cfg = cfg or settings()
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": p.client_id, "role": p.role, "region": p.region,
+              "iat": now, "exp": now + (ttl_s or cfg.token_ttl_s), "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, token_secret(cfg), algorithm="HS256")
+
+
+def list_clients(cfg: Settings | None = None) -> list[dict]:
+    cfg = cfg or settings()
+    with engine(cfg.hub_db_uri).connect() as con:
+        return [dict(r._mapping) for r in con.execute(select(clients).order_by(clients.c.created_at))]
+
+
+def set_disabled(name: str, disabled: bool, cfg: Settings | None = None) -> None:
+    cfg = cfg or settings()
+    with engine(cfg.hub_db_uri).begin() as con:
+        n = con.execute(update(clients).where(clients.c.name == name).values(disabled=disabled)).rowcount
+    if not n:
+        raise ClientError(f"no client named {name!r}")
+
+
+def authenticate(token: str, cfg: Settings | None = None) -> Principal:
+    """The client a bearer token stands for; ``AuthError`` saying why not."""
+    cfg = cfg or settings()
+    try:
+        claims = jwt.decode(token, token_secret(cfg), algorithms=["HS256"], issuer=ISSUER,
+                            options={"require": ["exp", "sub", "iss"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthError("the token has expired") from None
+    except jwt.InvalidTokenError as e:
+        raise AuthError(f"the token is not valid: {e}") from None
+    with engine(cfg.hub_db_uri).connect() as con:
+        row = con.execute(select(clients).where(clients.c.id == claims["sub"])).first()
+    if row is None:
+        raise AuthError("the token's client does not exist")
+    if row.disabled:
+        raise AuthError(f"client {row.name!r} is disabled")
+    return Principal(row.id, row.name, row.role, row.region, row.department)

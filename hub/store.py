@@ -1,0 +1,57 @@
+"""The hub's own metadata database: API clients and the audit log.
+
+SQLite by default (``$CITYHUB_HOME/hub.db``), PostgreSQL in production
+(``CITYHUB_DB_URI``); SQLAlchemy Core keeps the SQL portable. The audit table is
+append-only: the code has no update or delete for it.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, create_engine,
+                        event)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+clients = Table(
+    "clients", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("region", String(6), nullable=True),
+    Column("department", String(64), nullable=True),
+    Column("secret_hash", String(200), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("client_id", String(32), nullable=True, index=True),
+    Column("role", String(20), nullable=True),
+    Column("action", String(40), nullable=False),
+    Column("dataset", String(64), nullable=True, index=True),
+    Column("category", String(64), nullable=True),
+    Column("filters", JSON, nullable=True),
+    Column("rows", Integer, nullable=False, default=0),
+    Column("status", Integer, nullable=False),
+)
+
+
+@lru_cache(maxsize=8)
+def engine(uri: str) -> Engine:
+    """One engine per database URI, with the tables created on first use."""
+    kw = {}
+    if uri.startswith("sqlite"):
+        kw["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    eng = create_engine(uri, **kw)
+    if uri.startswith("sqlite"):
+        @event.listens_for(eng, "connect")
+        def _wal(conn, _):  # concurrent readers with one writer, across API workers
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+    metadata.create_all(eng)
+    return eng

@@ -1,0 +1,184 @@
+"""The Airflow DAGs, parsed and run by Airflow itself on simulated camera data.
+
+Airflow reads its configuration from the environment when it is first imported,
+so nothing here imports it at module level: the session fixture ``airflow_db``
+points ``AIRFLOW_HOME``, the DAG folder and a SQLite metadata DB at a temporary
+directory first, then imports Airflow and creates the DB. The DAGs are loaded
+from ``dags/`` with a ``DagBag`` (``dag.test()`` needs them to come from the
+DAG folder: it syncs that bundle to the DB and runs the serialized version).
+``dag.test()`` runs the tasks in this process, so ``CITYHUB_HOME`` reaches them.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
+
+
+@pytest.fixture(scope="session")
+def airflow_db(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        if "airflow" in sys.modules:
+            # Airflow's settings were fixed when it was imported; they must be ours.
+            from airflow import settings as af_settings
+            if Path(af_settings.DAGS_FOLDER).resolve() != DAGS_FOLDER:
+                pytest.fail("Airflow was imported before the airflow_db fixture configured it "
+                            f"(DAGS_FOLDER={af_settings.DAGS_FOLDER}); import it lazily in tests")
+        from airflow import settings as af_settings
+        from airflow.utils import db
+
+        assert Path(af_settings.DAGS_FOLDER).resolve() == DAGS_FOLDER
+        db.initdb()
+        yield home
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+@pytest.fixture(scope="module")
+def cityhub_home(tmp_path_factory):
+    """A fresh hub (lake, catalogue, drop folders) with simulated camera drops."""
+    from hub.simulator.cameras import SimConfig, generate, write_drop
+
+    home = tmp_path_factory.mktemp("cityhub_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CITYHUB_HOME", str(home))
+        for name in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_DROP",
+                     "CITYHUB_CITY", "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_CATALOG_URL"):
+            mp.delenv(name, raising=False)
+        write_drop(generate(SimConfig(cameras_per_county=40, key_areas_per_county=8)),
+                   Path(os.environ["CITYHUB_HOME"]) / "drop")
+        yield home
+
+
+def _ti_states(dr) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dr.get_task_instances()}
+
+
+def _xcom(dr, task_id: str):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=dr.run_id, key="return_value",
+                                                 dag_ids=dr.dag_id, task_ids=task_id)).first()
+        return XComModel.deserialize_value(row) if row is not None else None
+
+
+def _asset_events(name: str) -> int:
+    from sqlalchemy import func, select
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(select(func.count()).select_from(AssetEvent)
+                              .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                              .where(AssetModel.name == name))
+
+
+def _queued_by_assets(dag_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(select(func.count()).select_from(AssetDagRunQueue)
+                              .where(AssetDagRunQueue.target_dag_id == dag_id))
+
+
+# -- parsing ------------------------------------------------------------------------
+
+
+def test_dagbag_has_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert {"camera_ingest", "indicators"} <= set(dagbag.dag_ids)
+
+
+def test_camera_ingest_has_one_task_per_source(dagbag):
+    from pipelines.assets import CAMERA_DATA
+    from pipelines.camera_ingest import SOURCES
+
+    dag = dagbag.dags["camera_ingest"]
+    assert sorted(dag.task_ids) == sorted(SOURCES)
+    assert dag.catchup is False
+    assert dag.timetable.expression == "*/15 * * * *"
+    for t in dag.tasks:
+        assert CAMERA_DATA in t.outlets, t.task_id
+    # the registry lands before the catalogue and the status events
+    assert "camera_registry" in dag.task_dict["camera_catalog_drop"].upstream_task_ids
+    assert "camera_registry" in dag.task_dict["camera_status_drop"].upstream_task_ids
+
+
+def test_indicators_runs_on_camera_data_or_hourly(dagbag):
+    from airflow.sdk import Asset, AssetOrTimeSchedule
+
+    from pipelines.assets import CAMERA_DATA, INDICATORS
+
+    dag = dagbag.dags["indicators"]
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.timetable.expression == "0 * * * *"
+    assert dag.timetable.asset_condition == CAMERA_DATA
+    assert isinstance(CAMERA_DATA, Asset)
+    assert dag.task_ids == ["compute"]
+    assert INDICATORS in dag.task_dict["compute"].outlets
+
+
+# -- running ------------------------------------------------------------------------
+
+
+def test_camera_ingest_then_indicators_end_to_end(dagbag, cityhub_home):
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    from hub.lake import Lake
+    from pipelines.camera_ingest import SOURCES
+    from pipelines.indicators import latest
+
+    dr = dagbag.dags["camera_ingest"].test()
+    states = _ti_states(dr)
+    assert dr.state == DagRunState.SUCCESS, states
+    assert states == {s: TaskInstanceState.SUCCESS for s in SOURCES}
+
+    lake = Lake()
+    assert lake.cfg.home == cityhub_home.resolve()
+    for table in ("key_areas", "camera_registry", "camera_catalog", "camera_status"):
+        n = lake.query(f"select count(*) from {table}", [table]).column(0)[0].as_py()
+        assert n > 0, table
+
+    registry = _xcom(dr, "camera_registry")
+    assert registry["landed"] > 0
+    assert registry["snapshot_id"] == lake.snapshot_id("camera_registry")
+    # no broker, no catalogue URL in this environment
+    assert _xcom(dr, "camera_status_kafka") == {"skipped": "not configured"}
+    assert _xcom(dr, "camera_catalog_http") == {"skipped": "not configured"}
+    assert _asset_events("camera_data") >= len(SOURCES)
+    assert _queued_by_assets("indicators"), "camera data did not queue an indicators run"
+
+    dr = dagbag.dags["indicators"].test()
+    assert dr.state == DagRunState.SUCCESS, _ti_states(dr)
+    summary = _xcom(dr, "compute")
+    assert summary["values"] > 0 and summary["with_value"] > 0
+    assert _asset_events("indicator_values") >= 1
+
+    values = latest(Lake(), code="5", region="371400")
+    assert values, "no indicator 5 for the city"
+    assert any(v["value"] is not None and v["denominator"] > 0 for v in values)
