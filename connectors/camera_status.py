@@ -74,6 +74,7 @@ def to_batch(values: list[bytes], sources: list[str], batch_id: str, state: dict
 
 def ingest_kafka(lake: Lake, cfg: Settings, **kw) -> LandReport:
     feed = KafkaFeed(connector=CONNECTOR, dataset=DATASET, topic=cfg.status_topic, to_batch=to_batch)
+    kw.setdefault("max_records", cfg.kafka_max_records)
     return consume(lake, feed, bootstrap=cfg.kafka_bootstrap, city=cfg.city, **kw)
 
 

@@ -58,8 +58,12 @@ def decode(data: bytes, charset_hint: str | None = None) -> str:
     except LookupError:
         raise PageError("unknown_encoding", f"page declares unknown encoding {declared!r}") from None
     except UnicodeDecodeError as e:
-        raise PageError("wrong_encoding",
-                        f"page declares {declared} but byte {e.start} is not valid {declared}") from None
+        if e.end >= len(data) - 4 and "incomplete" in e.reason:
+            # cut off inside a character: a truncated page, which the XML parser reports
+            text = data[:e.start].decode(codec)
+        else:
+            raise PageError("wrong_encoding",
+                            f"page declares {declared} but byte {e.start} is not valid {declared}") from None
     return text.lstrip("\ufeff")
 
 

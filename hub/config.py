@@ -31,6 +31,8 @@ class Settings:
     kafka_bootstrap: str
     """Empty when no broker is configured: the Kafka paths are then skipped."""
     status_topic: str
+    kafka_max_records: int
+    """Records per poll: large batches, decoded at once, are what make consumption fast."""
     catalog_url: str
     """Base URL of the video sharing platform's catalogue endpoint (empty: file drop only)."""
     token_secret: str
@@ -54,6 +56,7 @@ def settings() -> Settings:
         city=_env("CITYHUB_CITY", "371400"),
         kafka_bootstrap=_env("CITYHUB_KAFKA_BOOTSTRAP", ""),
         status_topic=_env("CITYHUB_STATUS_TOPIC", "cityhub.camera.status"),
+        kafka_max_records=int(_env("CITYHUB_KAFKA_MAX_RECORDS", "50000")),
         catalog_url=_env("CITYHUB_CATALOG_URL", ""),
         token_secret=_env("CITYHUB_TOKEN_SECRET", ""),
         token_ttl_s=int(_env("CITYHUB_TOKEN_TTL_S", str(90 * 24 * 3600))),

@@ -28,6 +28,8 @@ def airflow_db(tmp_path_factory):
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        # unpaused, so a camera_data event queues an indicators run as in production
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
     }
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():

@@ -1,0 +1,156 @@
+"""Camera connectors end to end on simulated feeds: every injected fault lands in
+quarantine with its reason, good rows land, re-runs add nothing, and a crash
+between the quarantine commit and the data commit neither loses nor duplicates."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import pytest
+
+from hub.config import settings
+from hub.simulator.cameras import SimConfig, generate, serve_catalog, write_drop
+from pipelines.camera_ingest import ingest_all, ingest_source
+
+DAY = date(2026, 11, 22)
+EXPECTED_CODE = {
+    "duplicate_item": "duplicate_key",
+    "device_id_length": "device_id_length",
+    "device_id_prefix_mismatch": "device_id_prefix_mismatch",
+    "unknown_civil_code": "unknown_civil_code",
+    "missing_status": "missing_status",
+    "duplicate_event": "duplicate_key",
+}
+
+
+@pytest.fixture
+def world(hub_home):
+    w = generate(SimConfig(cameras_per_county=40, key_areas_per_county=8, day=DAY, fault_rate=0.03))
+    write_drop(w, settings().drop_root)
+    return w
+
+
+def counts(lake, table: str) -> int:
+    return lake.query(f"SELECT count(*) AS n FROM {table}", [table])["n"][0].as_py()
+
+
+def quarantine(lake, dataset: str) -> list[dict]:
+    return lake.query("SELECT * FROM quarantine WHERE dataset = ?", ["quarantine"], [dataset]).to_pylist()
+
+
+def codes(row: dict) -> set[str]:
+    return {r.split(":", 1)[0] for r in row["reason"].split("; ")}
+
+
+def test_every_catalog_fault_is_quarantined_with_its_reason(lake, world):
+    ingest_all(lake)
+    rows = quarantine(lake, "camera_catalog")
+    by_device = {}
+    for r in rows:
+        if r["record_key"]:
+            by_device.setdefault(r["record_key"].split("|")[0], []).append(r)
+    faults = [f for f in world.faults if f["source"] == "catalog"]
+    for f in faults:
+        if f["kind"] in EXPECTED_CODE:
+            hits = by_device.get(f["key"], [])
+            assert any(EXPECTED_CODE[f["kind"]] in codes(r) for r in hits), (f, hits)
+            assert all(r["raw"].startswith("<Item>") for r in hits)
+    page_rows = {r["source"]: r for r in rows if r["record_key"] is None}
+    for f in faults:
+        if f["kind"] in ("truncated_xml", "wrong_encoding_declaration"):
+            src = f"catalog_371400_20261122_p{f['key']:04d}.xml"
+            want = "malformed_xml" if f["kind"] == "truncated_xml" else "wrong_encoding"
+            assert codes(page_rows[src]) == {want}
+            assert page_rows[src]["raw"]  # the page as received
+    # nothing but the injected faults is refused, and every other item landed
+    assert len(rows) == len(faults)
+    size = world.config.page_size
+    bad_pages = [f["key"] for f in faults if f["kind"] in ("truncated_xml", "wrong_encoding_declaration")]
+    on_bad_pages = sum(len(world.catalog_items[(k - 1) * size:k * size]) for k in bad_pages)
+    item_faults = sum(1 for f in faults if f["kind"] in EXPECTED_CODE)
+    assert counts(lake, "camera_catalog") == len(world.catalog_items) - on_bad_pages - item_faults
+
+
+def test_event_faults_quarantined_late_and_out_of_order_land(lake, world):
+    ingest_all(lake)
+    rows = quarantine(lake, "camera_status")
+    faults = [f for f in world.faults if f["source"] == "events"]
+    by_key = {}
+    for r in rows:
+        by_key.setdefault(r["record_key"], []).append(r)
+    for f in faults:
+        if f["kind"] == "duplicate_event":
+            assert any("duplicate_key" in codes(r) for r in by_key[f["key"]]), f
+    malformed = [f for f in faults if f["kind"] == "malformed_event"]
+    unreadable = [r for r in rows if "malformed_event" in codes(r)]
+    incomplete = [r for r in rows if codes(r) & {"missing_event_id", "missing_device_id", "missing_status",
+                                                 "missing_event_time"}]
+    assert len(unreadable) + len(incomplete) == len(malformed)
+    assert all(r["raw"] for r in unreadable)
+    assert len(rows) == len(malformed) + sum(1 for f in faults if f["kind"] == "duplicate_event")
+    landed = set(lake.query("SELECT event_id FROM camera_status", ["camera_status"])["event_id"].to_pylist())
+    for f in faults:
+        if f["expect"] == "land":
+            assert f["key"] in landed, f
+    # what landed is every well-formed event exactly once
+    good = {e["event_id"] for e in world.events if "_raw" not in e}
+    assert landed == good
+    assert counts(lake, "camera_status") == len(good)
+
+
+def test_rerun_adds_nothing(lake, world):
+    first = ingest_all(lake)
+    before = {t: counts(lake, t) for t in ("key_areas", "camera_registry", "camera_catalog", "camera_status",
+                                           "quarantine")}
+    second = ingest_all(lake)
+    after = {t: counts(lake, t) for t in before}
+    assert before == after
+    assert all(r is None or r.landed == r.quarantined == 0 for r in second.values())
+    assert first["camera_registry"].landed == len(world.registry)
+
+
+def test_http_catalogue_lands_like_the_drop_and_is_idempotent(lake, world, monkeypatch):
+    server, url = serve_catalog(world.catalog_pages)
+    monkeypatch.setenv("CITYHUB_CATALOG_URL", url)
+    try:
+        r1 = ingest_source("camera_catalog_http", lake, as_of=DAY)
+        r2 = ingest_source("camera_catalog_http", lake, as_of=DAY)
+    finally:
+        server.shutdown()
+    n_faults = sum(1 for f in world.faults if f["source"] == "catalog")
+    assert r1.quarantined == n_faults and r1.landed > 0
+    assert r2.landed == 0 and r2.quarantined == 0
+    assert counts(lake, "camera_catalog") == r1.landed
+    # the file drop of the same fetch adds nothing new: same devices, same day
+    r3 = ingest_source("camera_catalog_drop", lake)
+    assert r3.landed == 0 and r3.already_landed == r1.landed
+    # a second delivery of the same faults is recorded against its own source
+    assert r3.quarantined == n_faults
+    assert counts(lake, "quarantine") == 2 * n_faults
+
+
+def test_crash_between_quarantine_and_data_commit_replays_cleanly(lake, world, monkeypatch):
+    from hub.lake import Lake
+
+    real = Lake.commit
+    calls = Counter()
+
+    def crashing(self, name, rows, **kw):
+        calls[name] += 1
+        if name == "camera_status":
+            raise RuntimeError("simulated crash after the quarantine commit")
+        return real(self, name, rows, **kw)
+
+    monkeypatch.setattr(Lake, "commit", crashing)
+    with pytest.raises(RuntimeError):
+        ingest_source("camera_status_drop", lake)
+    monkeypatch.setattr(Lake, "commit", real)
+    assert calls["quarantine"] == 1
+    q_after_crash = counts(lake, "quarantine")
+    assert q_after_crash > 0
+    assert lake.snapshot_id("camera_status") is None  # nothing half-written
+
+    report = ingest_source("camera_status_drop", lake)
+    good = {e["event_id"] for e in world.events if "_raw" not in e}
+    assert counts(lake, "camera_status") == len(good) == report.landed
+    assert counts(lake, "quarantine") == q_after_crash  # the replay did not quarantine twice
