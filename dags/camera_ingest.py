@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from pipelines.assets import CAMERA_DATA
 from pipelines.camera_ingest import SOURCES, ingest_source
@@ -25,13 +26,16 @@ UPSTREAM = {
 
 
 def _ingest_task(source: str):
-    @task(task_id=source, outlets=[CAMERA_DATA])
+    # a skipped task emits no asset event: indicators re-run only when data changed
+    @task(task_id=source, outlets=[CAMERA_DATA], trigger_rule="none_failed")
     def ingest() -> dict:
         report = ingest_source(source)
         if report is None:
-            return {"skipped": "not configured"}
+            raise AirflowSkipException(f"{source} is not configured")
+        if report.landed == 0 and report.quarantined == 0:
+            raise AirflowSkipException(f"{source}: nothing new")
         return {"landed": report.landed, "quarantined": report.quarantined,
-                "snapshot_id": report.snapshot_id}
+                "snapshot_id": str(report.snapshot_id)}
 
     return ingest()
 

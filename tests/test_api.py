@@ -1,0 +1,176 @@
+"""The API over HTTP (uvicorn, two workers): authentication, county scoping,
+pagination, errors as problem+json, indicators with evidence, audit."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+import httpx
+import pytest
+
+from hub.config import settings
+from hub.simulator.cameras import SimConfig, generate, write_drop
+from pipelines.camera_ingest import ingest_all
+from pipelines.indicators import compute
+from tests.conftest import REPO
+
+DAY = date(2026, 11, 22)
+COUNTY, OTHER = "371425", "371402"
+
+
+def cli(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "hub.cli", *args], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def hub(lake, api_server):
+    write_drop(generate(SimConfig(cameras_per_county=60, key_areas_per_county=8, day=DAY)), settings().drop_root)
+    ingest_all(lake)
+    compute(lake, "371400", DAY)
+    tokens = {
+        "county": cli("clients", "create", "--name", "qihe-app", "--role", "county", "--region", COUNTY),
+        "scoring": cli("clients", "create", "--name", "province-scoring", "--role", "scoring"),
+    }
+    with httpx.Client(base_url=api_server, timeout=30) as client:
+        yield client, tokens, lake
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(r: httpx.Response, status: int, *words: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    for w in words:
+        assert w in body["detail"], body["detail"]
+
+
+def all_pages(client, token, url, **params) -> list[dict]:
+    rows, cursor = [], None
+    while True:
+        r = client.get(url, headers=auth(token), params={**params, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        rows.extend(body["records"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            return rows
+
+
+def test_health_and_openapi(hub):
+    client, _, _ = hub
+    assert client.get("/healthz").json()["status"] == "ok"
+    spec = client.get("/openapi.json").json()
+    assert "/v1/datasets/{dataset}/records" in spec["paths"] and "/v1/indicators" in spec["paths"]
+
+
+def test_tokens_are_required_and_checked(hub):
+    client, tokens, _ = hub
+    assert_problem(client.get("/v1/catalog"), 401, "bearer token")
+    assert_problem(client.get("/v1/catalog", headers=auth("not-a-token")), 401, "not valid")
+    assert_problem(client.get("/v1/catalog", headers=auth(tokens["county"][:-3] + "abc")), 401)
+
+
+def test_a_county_sees_only_its_own_rows_across_all_pages(hub):
+    client, tokens, lake = hub
+    rows = all_pages(client, tokens["county"], "/v1/datasets/camera_registry/records", limit=50)
+    assert rows and {r["region"] for r in rows} == {COUNTY}
+    ids = [r["device_id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    expected = lake.query("SELECT count(*) AS n FROM camera_registry WHERE region = ?", ["camera_registry"],
+                          [COUNTY])["n"][0].as_py()
+    assert len(rows) == expected
+    # asking for another county, or the city, is refused rather than silently narrowed
+    for region in (OTHER, "371400"):
+        assert_problem(client.get("/v1/datasets/camera_registry/records", headers=auth(tokens["county"]),
+                                  params={"region": region}), 403, COUNTY, region)
+
+
+def test_scoring_reads_any_region(hub):
+    client, tokens, lake = hub
+    rows = all_pages(client, tokens["scoring"], "/v1/datasets/camera_catalog/records", region=OTHER, limit=500)
+    assert rows and {r["region"] for r in rows} == {OTHER}
+    city = all_pages(client, tokens["scoring"], "/v1/datasets/camera_catalog/records", limit=1000)
+    assert len(city) == lake.query("SELECT count(*) AS n FROM camera_catalog", ["camera_catalog"])["n"][0].as_py()
+
+
+def test_projection_and_bad_requests(hub):
+    client, tokens, _ = hub
+    h = auth(tokens["county"])
+    r = client.get("/v1/datasets/camera_registry/records", headers=h, params={"fields": "device_id,hd", "limit": 3})
+    assert r.status_code == 200 and all(set(x) == {"device_id", "hd"} for x in r.json()["records"])
+    url = "/v1/datasets/camera_registry/records"
+    assert_problem(client.get(url, headers=h, params={"fields": "device_id,secret"}), 400, "secret")
+    assert_problem(client.get(url, headers=h, params={"limit": 0}), 400, "limit")
+    assert_problem(client.get(url, headers=h, params={"limit": 10**6}), 400, "limit")
+    assert_problem(client.get(url, headers=h, params={"cursor": "garbage"}), 400, "cursor")
+    assert_problem(client.get(url, headers=h, params={"region": "37'; DROP"}), 400, "region")
+    assert_problem(client.get("/v1/datasets/nope/records", headers=h), 404, "nope")
+    assert_problem(client.get("/v1/datasets/quarantine/records", headers=h), 404)
+
+
+def test_pages_stay_on_their_snapshot_while_data_lands(hub):
+    client, tokens, lake = hub
+    url = "/v1/datasets/camera_registry/records"
+    first = client.get(url, headers=auth(tokens["county"]), params={"limit": 10}).json()
+    before = lake.query("SELECT count(*) AS n FROM camera_registry WHERE region = ?", ["camera_registry"],
+                        [COUNTY])["n"][0].as_py()
+    # the next day's registry lands between two pages
+    write_drop(generate(SimConfig(cameras_per_county=60, key_areas_per_county=8, day=date(2026, 11, 23))),
+               settings().drop_root, parts=("registry",))
+    ingest_all(lake)
+    rows, cursor = list(first["records"]), first["next_cursor"]
+    while cursor:
+        body = client.get(url, headers=auth(tokens["county"]), params={"limit": 10, "cursor": cursor}).json()
+        assert body["snapshot_id"] == first["snapshot_id"]
+        rows.extend(body["records"])
+        cursor = body["next_cursor"]
+    assert len(rows) == before
+    assert len({(r["device_id"], r["as_of"]) for r in rows}) == before
+
+
+def test_indicators_carry_numerator_denominator_and_evidence(hub):
+    client, tokens, lake = hub
+    r = client.get("/v1/indicators", headers=auth(tokens["scoring"]), params={"region": "371400", "code": "5"})
+    assert r.status_code == 200, r.text
+    values = r.json()["indicators"]
+    assert {v["period"] for v in values} == {"2026-11-22", "2026-11", "2026"}
+    for v in values:
+        assert v["code"] == "5" and v["region"] == "371400"
+        assert 0 <= v["value"] <= 1 and v["value"] == pytest.approx(v["numerator"] / v["denominator"])
+        assert v["evidence"]["definition_version"] == 1
+        assert v["evidence"]["snapshot_ids"]["camera_catalog"] == lake.snapshot_id("camera_catalog")
+    four = client.get("/v1/indicators", headers=auth(tokens["scoring"]),
+                      params={"region": OTHER, "code": "4", "period": "2026-11-22"}).json()["indicators"]
+    assert len(four) == 1 and [c["code"] for c in four[0]["components"]] == ["4.1", "4.2"]
+    # a county reads its own values only
+    mine = client.get("/v1/indicators", headers=auth(tokens["county"])).json()["indicators"]
+    assert mine and {v["region"] for v in mine} == {COUNTY}
+    assert_problem(client.get("/v1/indicators", headers=auth(tokens["county"]), params={"region": OTHER}), 403)
+
+
+def test_catalog_and_audit_log(hub):
+    client, tokens, _ = hub
+    cats = client.get("/v1/catalog", headers=auth(tokens["county"])).json()["categories"]
+    ids = {c["id"] for c in cats}
+    assert {"ps.camera_registry", "ps.camera_catalog"} <= ids
+    assert all(c["share_type"] in ("unconditional", "conditional") for c in cats)
+    client.get("/v1/datasets/camera_status/records", headers=auth(tokens["county"]), params={"limit": 7})
+    from hub import audit
+    entries = audit.entries(dataset="camera_status")
+    assert entries[0]["action"] == "records" and entries[0]["rows"] == 7
+    assert entries[0]["filters"]["region"] == COUNTY
+
+
+def test_a_disabled_client_is_refused_at_once(hub):
+    client, tokens, _ = hub
+    h = auth(tokens["county"])
+    assert client.get("/v1/catalog", headers=h).status_code == 200
+    cli("clients", "disable", "qihe-app")
+    assert_problem(client.get("/v1/catalog", headers=h), 401, "disabled")
