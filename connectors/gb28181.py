@@ -69,9 +69,10 @@ def decode(data: bytes, charset_hint: str | None = None) -> str:
 
 def parse_page(data: bytes, charset_hint: str | None = None) -> CatalogPage:
     text = decode(data, charset_hint)
-    body = _DECL_ANY.sub("", text, count=1)
+    m = _DECL_ANY.match(text, 0, 400)
+    body = text[m.end():] if m else text  # lxml takes no declaration on text it did not decode
     try:
-        root = etree.fromstring(body.encode("utf-8"), _PARSER)
+        root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as e:
         raise PageError("malformed_xml", f"not well-formed XML: {e}") from None
     if root.tag != "Response" or (root.findtext("CmdType") or "").strip() != "Catalog":
@@ -86,22 +87,52 @@ def parse_page(data: bytes, charset_hint: str | None = None) -> CatalogPage:
     )
 
 
+_POS = {tag: i for i, tag in enumerate(ITEM_FIELDS)}
+_INFO_POS = {tag: len(ITEM_FIELDS) + i for i, tag in enumerate(INFO_FIELDS)}
+
+
+def item_rows(page: CatalogPage) -> list[list[str | None]]:
+    """The page's items as rows of text values, in ``COLUMNS`` order (a missing
+    element is None). Rows, not dicts: this is the hot loop of catalogue ingest."""
+    width = len(COLUMNS)
+    pos, info_pos = _POS, _INFO_POS
+    rows = []
+    for item in page.items:
+        row = [None] * width
+        for child in item:
+            j = pos.get(child.tag)
+            if j is not None:
+                row[j] = child.text
+            elif child.tag == "Info":
+                for sub in child:
+                    k = info_pos.get(sub.tag)
+                    if k is not None:
+                        row[k] = sub.text
+        rows.append(row)
+    return rows
+
+
 def item_values(item) -> dict[str, str | None]:
     """One ``<Item>`` as text values keyed by contract field."""
-    out: dict[str, str | None] = {}
-    for child in item:
-        tag = child.tag
-        if tag in ITEM_FIELDS:
-            out[ITEM_FIELDS[tag]] = child.text
-        elif tag == "Info":
-            for sub in child:
-                if sub.tag in INFO_FIELDS:
-                    out[INFO_FIELDS[sub.tag]] = sub.text
-    return out
+    return dict(zip(COLUMNS, item_rows(CatalogPage(None, None, None, [item]))[0]))
 
 
-def item_raw(item) -> str:
-    return etree.tostring(item, encoding="unicode")
+_ITEM_OPEN = re.compile(r"<Item[\s>]")
+
+
+class RawItems:
+    """The raw text of a page's items: what is quarantined for a refused item.
+    Found again in the page text rather than kept from the parse, so a large
+    catalogue is never held in memory as trees."""
+
+    def __init__(self, data: bytes, charset_hint: str | None = None):
+        self.text = decode(data, charset_hint)
+        self.starts = [m.start() for m in _ITEM_OPEN.finditer(self.text)]
+
+    def __getitem__(self, n: int) -> str:
+        start = self.starts[n]
+        end = self.text.find("</Item>", start)
+        return self.text[start:] if end < 0 else self.text[start:end + len("</Item>")]
 
 
 def _int(v: str | None) -> int | None:

@@ -40,6 +40,8 @@ class Settings:
     api_host: str
     api_port: int
     max_page: int
+    parse_workers: int
+    """Processes that parse a large catalogue fetch in parallel."""
     """Cap on ``limit`` for record pages."""
 
 
@@ -63,4 +65,5 @@ def settings() -> Settings:
         api_host=_env("CITYHUB_API_HOST", "127.0.0.1"),
         api_port=int(_env("CITYHUB_API_PORT", "8000")),
         max_page=int(_env("CITYHUB_MAX_PAGE", "10000")),
+        parse_workers=int(_env("CITYHUB_PARSE_WORKERS", str(os.cpu_count() or 1))),
     )

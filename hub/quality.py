@@ -19,7 +19,6 @@ import pyarrow.compute as pc
 from hub.contracts import Contract
 from hub.regions import city as get_city
 
-ROW = "__row"
 _lock = threading.Lock()
 
 
@@ -91,8 +90,7 @@ def validate(contract: Contract, table: pa.Table, city: str) -> Verdict:
     """Run the contract's suite over ``table`` (already in contract schema)."""
     gx, batch_def = _gx()
     suite, derived = suite_for(contract, city)
-    df = table.to_pandas(types_mapper=None)
-    df[ROW] = np.arange(len(df))
+    df = table.to_pandas()  # RangeIndex: GE's unexpected indices are input positions
     for col, (src, n) in derived.items():
         df[col] = df[src].str.slice(0, n)
     reasons: dict[int, list[str]] = {}
@@ -100,7 +98,7 @@ def validate(contract: Contract, table: pa.Table, city: str) -> Verdict:
         with _lock:  # the ephemeral context is not thread-safe
             batch = batch_def.get_batch(batch_parameters={"dataframe": df})
             result = batch.validate(suite, result_format={
-                "result_format": "COMPLETE", "unexpected_index_column_names": [ROW]})
+                "result_format": "COMPLETE", "return_unexpected_index_query": False})
         for r in result.results:
             if r.success:
                 continue
@@ -108,8 +106,8 @@ def validate(contract: Contract, table: pa.Table, city: str) -> Verdict:
             idx = r.result.get("unexpected_index_list")
             if idx is None:
                 raise RuntimeError(f"expectation for {reason!r} failed without row indices: {r.exception_info}")
-            for item in idx:
-                reasons.setdefault(int(item[ROW]), []).append(reason)
+            for pos in idx:
+                reasons.setdefault(int(pos), []).append(reason)
     bad = np.array(sorted(reasons), dtype=np.int64)
     if len(bad):
         mask = np.ones(len(table), dtype=bool)

@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv
+# in the repo and install the project into it (pinned by constraints.txt).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run the hub on its embedded defaults: simulate a day, ingest, compute, serve on 127.0.0.1:8000
+run: install
+	$(BIN)/cityhub run
+
+## run the test suite
+test: install
+	$(BIN)/python -m pytest -q
+
+## print the benchmark figures (not part of the tests)
+bench: install
+	$(BIN)/python bench/catalog_ingest.py
+	$(BIN)/python bench/kafka_events.py
+
+clean:
+	rm -rf var .pytest_cache
