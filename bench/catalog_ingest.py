@@ -64,6 +64,8 @@ def main() -> None:
                 best = dt if best is None else min(best, dt)
         print(f"{path:5s}: {items} devices in {best:.2f} s = {items / best:,.0f} rows/s "
               f"(landed {r.landed}, quarantined {r.quarantined}; best of {args.repeat}; target >= 50,000)")
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in r.seconds.items())
+        print(f"       landing phases (s): {phases}; the rest is reading and parsing")
 
 
 if __name__ == "__main__":

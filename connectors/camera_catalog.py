@@ -61,15 +61,21 @@ def _parse_pages(pages: list[tuple[int, str, bytes, str | None]]) -> tuple[pa.Ta
     return table, rejects, sum_num
 
 
+@lru_cache(maxsize=4)
+def parser_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for parsing, started once per process and reused ("fork":
+    "spawn" would re-import the caller's main module, which scripts do not guard)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+
+
 def _parse_all(pages: list[tuple[str, bytes, str | None]], workers: int) -> tuple[pa.Table, list, int | None]:
     """Parse pages, split over ``workers`` processes when there are many."""
     numbered = [(pi, src, data, cs) for pi, (src, data, cs) in enumerate(pages)]
     if workers <= 1 or len(pages) < PARALLEL_MIN_PAGES:
         return _parse_pages(numbered)
-    size = -(-len(numbered) // workers)
+    size = -(-len(numbered) // (workers * 4))
     chunks = [numbered[i:i + size] for i in range(0, len(numbered), size)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-        parts = list(pool.map(_parse_pages, chunks))  # chunks are contiguous: order is kept
+    parts = list(parser_pool(workers).map(_parse_pages, chunks))  # map keeps the chunks' order
     rejects = sorted(r for p in parts for r in p[1])
     sum_num = next((p[2] for p in parts if p[2] is not None), None)
     return pa.concat_tables([p[0] for p in parts]), rejects, sum_num

@@ -11,6 +11,7 @@ rows are de-duplicated by (source, key, reason), data rows by the contract key.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -61,6 +62,8 @@ class LandReport:
     already_landed: int = 0
     snapshot_id: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Time per phase (stage, validate, dedupe, quarantine, commit), for tuning."""
 
     def add(self, other: "LandReport") -> None:
         self.received += other.received
@@ -70,6 +73,8 @@ class LandReport:
         self.snapshot_id = other.snapshot_id or self.snapshot_id
         for k, v in other.reasons.items():
             self.reasons[k] = self.reasons.get(k, 0) + v
+        for k, v in other.seconds.items():
+            self.seconds[k] = self.seconds.get(k, 0.0) + v
 
 
 def _key_strings(t: pa.Table, key: tuple[str, ...]) -> list[str]:
@@ -109,8 +114,11 @@ def land(lake: Lake, batch: Batch, city: str) -> LandReport:
     n = batch.text.num_rows
     report.received = n + len(batch.rejects)
 
+    clock = _Clock(report.seconds)
     staged = stage(c, batch.text)
+    clock("stage")
     verdict = validate(c, staged.table, city)
+    clock("validate")
     reasons: dict[int, list[str]] = {}
     for src in (staged.reasons, verdict.reasons):
         for pos, rs in src.items():
@@ -143,6 +151,7 @@ def land(lake: Lake, batch: Batch, city: str) -> LandReport:
                 report.already_landed += 1
         rows = staged.table.take(pa.array(keep, pa.int64()))
 
+    clock("dedupe")
     region_of = staged.table[c.region_field].to_pylist() if c.region_field and n else [None] * n
     q_rows = [
         {"source": r.source, "record_key": r.record_key, "region": r.region, "reason": r.reason, "raw": r.raw}
@@ -158,12 +167,24 @@ def land(lake: Lake, batch: Batch, city: str) -> LandReport:
             report.reasons[code] = report.reasons.get(code, 0) + 1
     _commit_quarantine(lake, batch, q_rows)
     report.quarantined = len(q_rows)
+    clock("quarantine")
 
     commit = lake.commit(batch.dataset, rows, connector=batch.connector, batch_id=batch.batch_id,
                          state=batch.state)
     report.landed = commit.rows
     report.snapshot_id = commit.snapshot_id
+    clock("commit")
     return report
+
+
+class _Clock:
+    def __init__(self, into: dict[str, float]):
+        self.into, self.t = into, time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.into[phase] = self.into.get(phase, 0.0) + now - self.t
+        self.t = now
 
 
 def _commit_quarantine(lake: Lake, batch: Batch, q_rows: list[dict]) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hub.contracts import Contract
 
@@ -46,30 +47,46 @@ def _expr(col: str, typ: str) -> str:
     return f"TRY_CAST({q} AS {_SQL_TYPES[typ]})"
 
 
+def _clean_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Trimmed text, with empty values as null (what the source meant by them)."""
+    trimmed = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
 def stage(contract: Contract, text: pa.Table) -> Staged:
     """Cast ``text`` (string columns named as the contract's fields; missing
-    columns are null) to the contract's types, collecting conversion errors."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'Asia/Shanghai'")
-        con.register("t", text.append_column("__pos", pa.array(range(text.num_rows), pa.int64())))
-        present = set(text.column_names)
-        selects, checks = [], []
-        for f in contract.fields:
-            if f.name in present:
-                e = _expr(f.name, f.type)
-                selects.append(f'{e} AS "{f.name}"')
-                if f.type != "string":
-                    checks.append((f, f'NULLIF(TRIM("{f.name}"), \'\') IS NOT NULL AND ({e}) IS NULL'))
-            else:
-                selects.append(f'NULL AS "{f.name}"')
-        typed = con.sql(f"SELECT {', '.join(selects)} FROM t ORDER BY __pos") \
-            .to_arrow_table().cast(contract.staging_schema())
-        reasons: dict[int, list[str]] = {}
-        for f, bad in checks:
-            for pos, value in con.execute(f'SELECT __pos, "{f.name}" FROM t WHERE {bad}').fetchall():
-                reasons.setdefault(int(pos), []).append(
-                    f"bad_{f.name}: {f.name} is not a valid {f.type}: {value!r}")
-        return Staged(table=typed, reasons=reasons)
-    finally:
-        con.close()
+    columns are null) to the contract's types, collecting conversion errors.
+    Text fields stay in Arrow; only typed fields go through DuckDB."""
+    n = text.num_rows
+    present = set(text.column_names)
+    typed_fields = [f for f in contract.fields if f.name in present and f.type != "string"]
+    columns: dict[str, pa.ChunkedArray | pa.Array] = {}
+    reasons: dict[int, list[str]] = {}
+    if typed_fields:
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'Asia/Shanghai'")
+            src = text.select([f.name for f in typed_fields]).append_column(
+                "__pos", pa.array(range(n), pa.int64()))
+            con.register("t", src)
+            selects = ", ".join(f'{_expr(f.name, f.type)} AS "{f.name}"' for f in typed_fields)
+            casted = con.sql(f"SELECT {selects} FROM t ORDER BY __pos").to_arrow_table()
+            for f in typed_fields:
+                columns[f.name] = casted[f.name]
+                bad = f'NULLIF(TRIM("{f.name}"), \'\') IS NOT NULL AND ({_expr(f.name, f.type)}) IS NULL'
+                for pos, value in con.execute(f'SELECT __pos, "{f.name}" FROM t WHERE {bad}').fetchall():
+                    reasons.setdefault(int(pos), []).append(
+                        f"bad_{f.name}: {f.name} is not a valid {f.type}: {value!r}")
+        finally:
+            con.close()
+    arrays = []
+    for f in contract.fields:
+        if f.name in columns:
+            arrays.append(columns[f.name])
+        elif f.name in present:
+            arrays.append(_clean_text(text[f.name]))
+        else:
+            arrays.append(pa.nulls(n, f.arrow_type))
+    table = pa.Table.from_arrays(arrays, schema=contract.staging_schema()) if n else \
+        contract.staging_schema().empty_table()
+    return Staged(table=table.cast(contract.staging_schema()), reasons=reasons)
