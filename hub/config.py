@@ -19,8 +19,9 @@ def _env(name: str, default: str) -> str:
 class Settings:
     home: Path
     """Root of everything the hub keeps locally."""
-    lake_root: Path
-    """Iceberg warehouse: Parquet data files and table metadata."""
+    lake_uri: str
+    """Iceberg warehouse (Parquet data files and table metadata): a local folder
+    (``file://...``) or object storage (``s3://bucket/prefix``)."""
     catalog_uri: str
     """SQLAlchemy URI of the Iceberg SQL catalogue (SQLite locally, PostgreSQL in production)."""
     hub_db_uri: str
@@ -48,10 +49,12 @@ class Settings:
 def settings() -> Settings:
     """Read the settings now (tests change the environment between calls)."""
     home = Path(_env("CITYHUB_HOME", "var")).resolve()
-    lake = Path(_env("CITYHUB_LAKE", str(home / "lake"))).resolve()
+    lake = _env("CITYHUB_LAKE", str(home / "lake"))
+    if "://" not in lake:
+        lake = f"file://{Path(lake).resolve()}"
     return Settings(
         home=home,
-        lake_root=lake,
+        lake_uri=lake,
         catalog_uri=_env("CITYHUB_CATALOG_URI", f"sqlite:///{home / 'catalog.db'}"),
         hub_db_uri=_env("CITYHUB_DB_URI", f"sqlite:///{home / 'hub.db'}"),
         drop_root=Path(_env("CITYHUB_DROP", str(home / "drop"))).resolve(),

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable
 
 import duckdb
@@ -57,10 +58,11 @@ class Lake:
 
     def __init__(self, cfg: Settings | None = None):
         self.cfg = cfg or settings()
-        self.cfg.lake_root.mkdir(parents=True, exist_ok=True)
+        if self.cfg.lake_uri.startswith("file://"):
+            Path(_local(self.cfg.lake_uri)).mkdir(parents=True, exist_ok=True)
         self.cfg.home.mkdir(parents=True, exist_ok=True)
         self.catalog = SqlCatalog(
-            "cityhub", uri=self.cfg.catalog_uri, warehouse=f"file://{self.cfg.lake_root}",
+            "cityhub", uri=self.cfg.catalog_uri, warehouse=self.cfg.lake_uri,
         )
         self._lock = threading.Lock()
         try:
@@ -179,4 +181,4 @@ def _lake_for(key: tuple) -> Lake:
 def default_lake() -> Lake:
     """A process-wide Lake for the current settings."""
     s = settings()
-    return _lake_for((s.catalog_uri, str(s.lake_root)))
+    return _lake_for((s.catalog_uri, s.lake_uri))
