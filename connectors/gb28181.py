@@ -117,22 +117,27 @@ def item_values(item) -> dict[str, str | None]:
     return dict(zip(COLUMNS, item_rows(CatalogPage(None, None, None, [item]))[0]))
 
 
-_ITEM_OPEN = re.compile(r"<Item[\s>]")
+_ITEM_OPEN = re.compile(rb"<Item[\s>]")
 
 
 class RawItems:
     """The raw text of a page's items: what is quarantined for a refused item.
-    Found again in the page text rather than kept from the parse, so a large
-    catalogue is never held in memory as trees."""
+    Found again in the page's bytes rather than kept from the parse, so a large
+    catalogue is never held in memory as trees. Searching the bytes is safe in
+    the encodings catalogues use (GB18030, GB2312, UTF-8): no multibyte character
+    contains the byte ``<``."""
 
     def __init__(self, data: bytes, charset_hint: str | None = None):
-        self.text = decode(data, charset_hint)
-        self.starts = [m.start() for m in _ITEM_OPEN.finditer(self.text)]
+        self.data = data
+        declared = declared_encoding(data) or charset_hint or "UTF-8"
+        self.codec = _SUPERSETS.get(declared.lower(), declared)
+        self.starts = [m.start() for m in _ITEM_OPEN.finditer(data)]
 
     def __getitem__(self, n: int) -> str:
         start = self.starts[n]
-        end = self.text.find("</Item>", start)
-        return self.text[start:] if end < 0 else self.text[start:end + len("</Item>")]
+        end = self.data.find(b"</Item>", start)
+        chunk = self.data[start:] if end < 0 else self.data[start:end + len(b"</Item>")]
+        return chunk.decode(self.codec, errors="replace")
 
 
 def _int(v: str | None) -> int | None:
