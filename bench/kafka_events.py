@@ -64,12 +64,12 @@ def main() -> None:
         bootstrap = f"127.0.0.1:{port}"
         topic = f"bench-{uuid.uuid4().hex[:6]}"
         home = tempfile.mkdtemp()
-        os.environ.update(CITYHUB_HOME=home, CITYHUB_KAFKA_BOOTSTRAP=bootstrap, CITYHUB_STATUS_TOPIC=topic,
+        os.environ.update(CITYHUB_HOME=home, CITYHUB_KAFKA_BOOTSTRAP=bootstrap, CITYHUB_CAMERA_STATUS_KAFKA_TOPIC=topic,
                           CITYHUB_KAFKA_MAX_RECORDS=str(args.max_records))
 
         from hub import quality
         quality._gx()  # once per process, not per batch
-        from connectors import camera_status
+        from connectors.runner import run
         from connectors.kafka_admin import ensure_topic
         from hub.config import settings
         from hub.lake import Lake
@@ -85,7 +85,7 @@ def main() -> None:
         lake = Lake(cfg)
         lake.table("camera_status"), lake.table("quarantine")
         t = time.perf_counter()
-        report = camera_status.ingest_kafka(lake, cfg)
+        report = run("camera_status_kafka", lake, cfg).land
         dt = time.perf_counter() - t
         n = lake.query("SELECT count(*) AS n FROM camera_status", ["camera_status"])["n"][0].as_py()
         print(f"kafka -> lake: {report.landed} events committed in {dt:.2f} s = {report.landed / dt:,.0f} events/s "

@@ -145,3 +145,86 @@ def _int(v: str | None) -> int | None:
         return int(v.strip()) if v is not None else None
     except ValueError:
         return None
+
+
+# -- whole fetches --------------------------------------------------------------------
+
+PARALLEL_MIN_PAGES = 40
+
+
+def _parse_pages(pages: list[tuple[int, str, bytes, str | None]]):
+    """Some pages as one Arrow table of text columns plus each row's page and item
+    index (``__pi``, ``__ii``); runs in a worker process for large fetches, and
+    Arrow is what crosses the process boundary cheaply."""
+    import pyarrow as pa
+
+    rows, pis, iis, platform_ids, errors = [], [], [], [], []
+    for pi, source, data, charset in pages:
+        try:
+            page = parse_page(data, charset)
+        except PageError as e:
+            errors.append((pi, str(e)))
+            continue
+        page_rows = item_rows(page)
+        rows.extend(page_rows)
+        pis.extend([pi] * len(page_rows))
+        iis.extend(range(len(page_rows)))
+        platform_ids.extend([page.platform_id] * len(page_rows))
+        del page
+    cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    table = pa.table({**{c: pa.array(v, pa.string()) for c, v in zip(COLUMNS, cols)},
+                      "platform_id": pa.array(platform_ids, pa.string()),
+                      "__pi": pa.array(pis, pa.int32()), "__ii": pa.array(iis, pa.int32())})
+    return table, errors
+
+
+def parser_pool(workers: int):
+    """Worker processes for parsing, started once per process and reused ("fork":
+    "spawn" would re-import the caller's main module, which scripts do not guard)."""
+    global _POOL
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    if _POOL is None or _POOL[0] != workers:
+        _POOL = (workers, ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")))
+    return _POOL[1]
+
+
+_POOL = None
+
+
+def catalogue_table(payloads, workers: int | None = None):
+    """Decode the pages of one catalogue fetch (``connectors.sources.Payload``s)
+    into a ``connectors.formats.Decoded``; large fetches are parsed by ``workers``
+    processes (default: one per core). Unreadable pages are refused whole."""
+    import os
+    from functools import lru_cache
+
+    import pyarrow as pa
+
+    from connectors.formats import Decoded, Lazy
+    from pipelines.landing import Reject
+
+    workers = workers or os.cpu_count() or 1
+    numbered = [(pi, p.name, p.data, p.charset) for pi, p in enumerate(payloads)]
+    if workers <= 1 or len(numbered) < PARALLEL_MIN_PAGES:
+        table, errors = _parse_pages(numbered)
+    else:
+        size = -(-len(numbered) // (workers * 4))
+        chunks = [numbered[i:i + size] for i in range(0, len(numbered), size)]
+        parts = list(parser_pool(workers).map(_parse_pages, chunks))  # map keeps the chunks' order
+        table = pa.concat_tables([t for t, _ in parts])
+        errors = sorted(e for _, errs in parts for e in errs)
+    rejects = [Reject(source=payloads[pi].name, reason=reason, raw=payloads[pi].data.decode("latin-1"))
+               for pi, reason in errors]
+    where_pi, where_ii = table["__pi"].to_numpy(), table["__ii"].to_numpy()
+
+    @lru_cache(maxsize=8)
+    def raw_items(pi: int) -> RawItems:
+        return RawItems(payloads[pi].data, payloads[pi].charset)
+
+    return Decoded(
+        records=table.drop_columns(["__pi", "__ii"]),
+        sources=Lazy(lambda i: f"{payloads[where_pi[i]].name}#item{where_ii[i] + 1}", table.num_rows),
+        raw=lambda i: raw_items(int(where_pi[i]))[int(where_ii[i])],
+        rejects=rejects, header=None)

@@ -1,4 +1,4 @@
-"""Indicators: recomputed when camera data lands, and hourly regardless.
+"""Indicators: recomputed when any fed dataset changes, and hourly regardless.
 
 Thin wiring around ``pipelines.indicators.compute`` for the configured city and
 today's date (China time).
@@ -6,15 +6,15 @@ today's date (China time).
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, task
+from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, task
 
-from pipelines.assets import CAMERA_DATA, INDICATORS
+from pipelines.assets import INDICATORS, dataset_asset, fed_datasets
 
 with DAG(
     dag_id="indicators",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 * * * *", timezone="Asia/Shanghai"),
-        assets=CAMERA_DATA,
+        assets=AssetAny(*[dataset_asset(d) for d in fed_datasets()]),
     ),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,

@@ -15,11 +15,11 @@ from rich.table import Table
 
 app = typer.Typer(help="CityHub: the city brain's data-sharing hub.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Simulated department feeds.", no_args_is_help=True)
-ingest_app = typer.Typer(help="Bring feeds into the lake.", no_args_is_help=True)
+connectors_app = typer.Typer(help="Declared connectors: list, status, dry runs.", no_args_is_help=True)
 indicators_app = typer.Typer(help="DB37/T 3890.1 indicator values.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients and their tokens.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
-app.add_typer(ingest_app, name="ingest")
+app.add_typer(connectors_app, name="connectors")
 app.add_typer(indicators_app, name="indicators")
 app.add_typer(clients_app, name="clients")
 console = Console()
@@ -73,9 +73,13 @@ def simulate_cameras(
         if not cfg.kafka_bootstrap:
             _fail("--kafka needs CITYHUB_KAFKA_BOOTSTRAP")
         from connectors.kafka_admin import ensure_topic
-        ensure_topic(cfg.kafka_bootstrap, cfg.status_topic)
-        n = cameras.publish_events(world.events, cfg.kafka_bootstrap, cfg.status_topic)
-        console.print(f"published {n} events to {cfg.status_topic}")
+        from connectors.spec import connector
+        from hub.config import connector_setting
+
+        topic = connector_setting("camera_status_kafka", "topic", connector("camera_status_kafka").source.get("topic"))
+        ensure_topic(cfg.kafka_bootstrap, topic)
+        n = cameras.publish_events(world.events, cfg.kafka_bootstrap, topic)
+        console.print(f"published {n} events to {topic}")
     if serve_catalog:
         server, url = cameras.serve_catalog(world.catalog_pages, port=port)
         console.print(f"serving the catalogue at {url}/catalog?page=1 (Ctrl-C to stop)")
@@ -85,31 +89,93 @@ def simulate_cameras(
             server.shutdown()
 
 
-@ingest_app.command("cameras")
-def ingest_cameras(
-    source: list[str] = typer.Option(None, help="only these sources (repeatable)"),
-    as_of: Optional[str] = typer.Option(None, help="as-of day for the HTTP catalogue (YYYY-MM-DD; default today)"),
-):
-    """Run the camera connectors: file drops, the HTTP catalogue and Kafka (when configured)."""
-    from pipelines.camera_ingest import SOURCES, ingest_source
+def _run_table(reports) -> Table:
+    table = Table("connector", "units", "received", "landed", "quarantined", "already landed", "note")
+    for name, r in reports.items():
+        note = r.skipped or ("drift: " + json.dumps(r.drift.as_dict(), ensure_ascii=False) if r.drift else "")
+        table.add_row(name, str(r.units), str(r.received), str(r.landed), str(r.quarantined),
+                      str(r.already_landed), note)
+    return table
 
-    chosen = source or list(SOURCES)
-    bad = [s for s in chosen if s not in SOURCES]
+
+@app.command("ingest")
+def ingest(
+    names: list[str] = typer.Argument(None, help="connectors to run (default: every declared one)"),
+    as_of: Optional[str] = typer.Option(None, help="as-of day for run-day sources (YYYY-MM-DD; default today)"),
+):
+    """Run connectors: file drops, HTTP feeds, Kafka topics, databases (those configured)."""
+    from connectors.runner import run
+    from connectors.spec import registry
+
+    chosen = names or list(registry())
+    bad = [n for n in chosen if n not in registry()]
     if bad:
-        _fail(f"unknown source(s) {', '.join(bad)}; known: {', '.join(SOURCES)}")
-    table = Table("source", "received", "landed", "quarantined", "already landed", "snapshot")
+        _fail(f"unknown connector(s) {', '.join(bad)}; declared: {', '.join(registry())}")
+    reports = {}
     with _progress() as prog:
-        task = prog.add_task("ingesting cameras", total=len(chosen))
-        for s in chosen:
-            prog.update(task, description=f"ingesting {s}")
-            r = ingest_source(s, as_of=date.fromisoformat(as_of) if as_of else None)
-            if r is None:
-                table.add_row(s, "-", "-", "-", "-", "not configured")
-            else:
-                table.add_row(s, str(r.received), str(r.landed), str(r.quarantined), str(r.already_landed),
-                              str(r.snapshot_id or "-"))
+        task = prog.add_task("ingesting", total=len(chosen))
+        for n in chosen:
+            prog.update(task, description=f"running {n}")
+            reports[n] = run(n, as_of=date.fromisoformat(as_of) if as_of else None)
             prog.advance(task)
+    console.print(_run_table(reports))
+
+
+@connectors_app.command("list")
+def connectors_list():
+    """Declared connectors: source, format, dataset, schedule."""
+    from connectors.spec import registry
+
+    table = Table("connector", "source", "format", "dataset", "schedule", "fresh within")
+    for spec in registry().values():
+        table.add_row(spec.name, spec.source.kind, f"{spec.format.kind} ({spec.format.encoding})", spec.dataset,
+                      spec.schedule, f"{spec.freshness_hours:g} h")
     console.print(table)
+
+
+@connectors_app.command("status")
+def connectors_status(as_json: bool = typer.Option(False, "--json")):
+    """Last run, rows landed and quarantined, lag and freshness of every connector."""
+    from connectors.status import status
+
+    rows = status()
+    if as_json:
+        typer.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=1))
+        return
+    table = Table("connector", "last run", "result", "landed", "quarantined", "lag", "last data", "fresh", "drift")
+    for r in rows:
+        fresh = {True: "[green]fresh[/green]", False: "[red]stale[/red]", None: "-"}[r["fresh"]]
+        table.add_row(r["connector"], str(r["last_run"] or "never"), r["result"], str(r["landed"]),
+                      str(r["quarantined"]), str(r["lag"] if r["lag"] is not None else "-"),
+                      str(r["last_data"] or "-"), fresh, json.dumps(r["drift"], ensure_ascii=False) if r["drift"] else "")
+    console.print(table)
+
+
+@connectors_app.command("test")
+def connectors_test(name: str, sample: Path = typer.Option(..., exists=True, dir_okay=False, help="a file in the connector's format")):
+    """Dry run: what SAMPLE would land and what would be quarantined, and why. Nothing is committed."""
+    from connectors.runner import dry_run
+
+    try:
+        assessment, drift = dry_run(name, sample)
+    except KeyError as e:
+        _fail(str(e))
+    rows = assessment.rows
+    console.print(f"[bold]{name}[/bold] on {sample}: {rows.num_rows} row(s) would land, "
+                  f"{len(assessment.quarantine)} would be quarantined, "
+                  f"{assessment.report.already_landed} already landed")
+    if drift:
+        console.print(f"schema drift: {json.dumps(drift.as_dict(), ensure_ascii=False)}")
+    if rows.num_rows:
+        preview = Table(*rows.column_names[:8])
+        for r in rows.slice(0, 5).to_pylist():
+            preview.add_row(*[str(r[c]) for c in rows.column_names[:8]])
+        console.print(preview)
+    if assessment.quarantine:
+        q = Table("source", "key", "reason")
+        for r in assessment.quarantine[:50]:
+            q.add_row(r["source"], str(r["record_key"] or ""), r["reason"])
+        console.print(q)
 
 
 @indicators_app.command("compute")

@@ -31,11 +31,8 @@ class Settings:
     city: str
     kafka_bootstrap: str
     """Empty when no broker is configured: the Kafka paths are then skipped."""
-    status_topic: str
     kafka_max_records: int
     """Records per poll: large batches, decoded at once, are what make consumption fast."""
-    catalog_url: str
-    """Base URL of the video sharing platform's catalogue endpoint (empty: file drop only)."""
     token_secret: str
     token_ttl_s: int
     api_host: str
@@ -60,9 +57,7 @@ def settings() -> Settings:
         drop_root=Path(_env("CITYHUB_DROP", str(home / "drop"))).resolve(),
         city=_env("CITYHUB_CITY", "371400"),
         kafka_bootstrap=_env("CITYHUB_KAFKA_BOOTSTRAP", ""),
-        status_topic=_env("CITYHUB_STATUS_TOPIC", "cityhub.camera.status"),
         kafka_max_records=int(_env("CITYHUB_KAFKA_MAX_RECORDS", "50000")),
-        catalog_url=_env("CITYHUB_CATALOG_URL", ""),
         token_secret=_env("CITYHUB_TOKEN_SECRET", ""),
         token_ttl_s=int(_env("CITYHUB_TOKEN_TTL_S", str(90 * 24 * 3600))),
         api_host=_env("CITYHUB_API_HOST", "127.0.0.1"),
@@ -70,3 +65,9 @@ def settings() -> Settings:
         max_page=int(_env("CITYHUB_MAX_PAGE", "10000")),
         parse_workers=int(_env("CITYHUB_PARSE_WORKERS", str(os.cpu_count() or 1))),
     )
+
+
+def connector_setting(connector: str, key: str, default: str = "") -> str:
+    """A connector's own setting: ``CITYHUB_<CONNECTOR>_<KEY>`` (e.g.
+    ``CITYHUB_CAMERA_CATALOG_HTTP_URL``), else the declaration's default."""
+    return _env(f"CITYHUB_{connector}_{key}".upper().replace("-", "_").replace(".", "_"), default)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hub.contracts import Contract
+from hub.identifiers import CHECKS
 from hub.regions import city as get_city
 
 _lock = threading.Lock()
@@ -51,12 +52,13 @@ def _prefix_col(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def suite_for(contract: Contract, city: str):
-    """The contract's expectations for one city, each tagged with its reason."""
+    """The contract's expectations for one city, each tagged with its reason, and
+    the derived columns some rules need (computed per batch by ``_derive``)."""
     gx, _ = _gx()
     E = gx.expectations
     county_codes = sorted(get_city(city).counties)
     suite = gx.ExpectationSuite(name=f"{contract.name}.v{contract.version}.{city}")
-    derived: dict[str, tuple[str, int]] = {}
+    derived: dict[str, tuple] = {}
     for f in contract.fields:
         if not f.nullable:
             suite.add_expectation(E.ExpectColumnValuesToNotBeNull(
@@ -75,28 +77,69 @@ def suite_for(contract: Contract, city: str):
                 exp = E.ExpectColumnValuesToBeBetween(column=f.name, min_value=lo, max_value=hi, meta=meta)
             elif "prefix_of" in rule:
                 n = int(rule.get("length", 6))
-                derived[_prefix_col(f.name)] = (f.name, n)
-                derived[_prefix_col(rule["prefix_of"])] = (rule["prefix_of"], n)
+                derived[_prefix_col(f.name)] = ("prefix", f.name, n)
+                derived[_prefix_col(rule["prefix_of"])] = ("prefix", rule["prefix_of"], n)
                 exp = E.ExpectColumnPairValuesToBeEqual(
                     column_A=_prefix_col(f.name), column_B=_prefix_col(rule["prefix_of"]),
                     ignore_row_if="either_value_is_missing", meta=meta)
+            elif "check" in rule or "not_before" in rule or "references" in rule:
+                col = f"__{code}_{f.name}"
+                if "check" in rule:
+                    if rule["check"] not in CHECKS:
+                        raise ValueError(f"contract {contract.name}: unknown check {rule['check']!r}")
+                    derived[col] = ("check", f.name, rule["check"])
+                elif "not_before" in rule:
+                    derived[col] = ("not_before", f.name, rule["not_before"])
+                else:
+                    ref = rule["references"]
+                    derived[col] = ("references", f.name, ref["dataset"], ref["field"])
+                exp = E.ExpectColumnValuesToBeInSet(column=col, value_set=[True], meta=meta)
             else:
                 raise ValueError(f"contract {contract.name}: field {f.name}: unknown rule {rule}")
             suite.add_expectation(exp)
-    used = sorted({c for f in contract.fields if not f.nullable or f.rules for c in [f.name]}
-                  | {src for src, _ in derived.values()})
+    used = sorted({f.name for f in contract.fields if not f.nullable or f.rules})
     return suite, derived, used
 
 
-def validate(contract: Contract, table: pa.Table, city: str) -> Verdict:
-    """Run the contract's suite over ``table`` (already in contract schema)."""
+def _derive(kind_args: tuple, table: pa.Table, lake) -> pa.Array:
+    kind, src = kind_args[0], kind_args[1]
+    col = table[src]
+    if kind == "prefix":
+        return pc.utf8_slice_codeunits(col, 0, kind_args[2])
+    if kind == "check":
+        fn = CHECKS[kind_args[2]]
+        return pa.array([fn(v) for v in col.to_pylist()], pa.bool_())
+    if kind == "not_before":
+        later, earlier = col, table[kind_args[2]]
+        return pc.greater_equal(later, earlier)  # null when either is null: not judged
+    if kind == "references":
+        dataset, field = kind_args[2], kind_args[3]
+        values = pc.unique(col.drop_null())
+        known = set()
+        if lake is not None and len(values) and lake.snapshot_id(dataset) is not None:
+            con, _ = lake.connect([dataset])
+            try:
+                con.register("__wanted", pa.table({"v": values}))
+                known = {r[0] for r in con.execute(
+                    f'SELECT DISTINCT "{field}" FROM "{dataset}" WHERE "{field}" IN (SELECT v FROM __wanted)'
+                ).fetchall()}
+            finally:
+                con.close()
+        return pa.array([None if v is None else v in known for v in col.to_pylist()], pa.bool_())
+    raise ValueError(kind)
+
+
+def validate(contract: Contract, table: pa.Table, city: str, lake=None) -> Verdict:
+    """Run the contract's suite over ``table`` (already in contract schema).
+    ``lake`` answers ``references`` rules (without it they find nothing)."""
     gx, batch_def = _gx()
     suite, derived, used = suite_for(contract, city)
     # only the columns the suite reads cross into pandas; RangeIndex: GE's
     # unexpected indices are input positions
-    df = table.select(used).to_pandas()
-    for col, (src, n) in derived.items():
-        df[col] = df[src].str.slice(0, n)
+    cols = {name: table[name] for name in used}
+    for col, args in derived.items():
+        cols[col] = _derive(args, table, lake)
+    df = pa.table(cols).to_pandas() if cols else pa.table({"_": pa.nulls(table.num_rows)}).to_pandas()
     reasons: dict[int, list[str]] = {}
     if len(df):
         with _lock:  # the ephemeral context is not thread-safe

@@ -40,6 +40,24 @@ audit_log = Table(
     Column("status", Integer, nullable=False),
 )
 
+connector_runs = Table(
+    "connector_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connector", String(64), nullable=False, index=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("units", Integer, nullable=False, default=0),
+    Column("received", Integer, nullable=False, default=0),
+    Column("landed", Integer, nullable=False, default=0),
+    Column("quarantined", Integer, nullable=False, default=0),
+    Column("already_landed", Integer, nullable=False, default=0),
+    Column("snapshot_id", String(24), nullable=True),
+    Column("drift", JSON, nullable=True),
+    Column("reasons", JSON, nullable=True),
+    Column("error", String(2000), nullable=True),
+)
+
 
 @lru_cache(maxsize=8)
 def engine(uri: str) -> Engine:

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-CAMERA_DATA = Asset(name="camera_data", uri="cityhub://lake/cameras")
-"""Camera tables in the lake: key areas, registry, catalogue, status events."""
+from connectors.spec import registry
+
+
+def dataset_asset(dataset: str) -> Asset:
+    """The lake table ``dataset`` as an Airflow asset (updated by its connectors)."""
+    return Asset(name=dataset, uri=f"cityhub://lake/{dataset}")
+
+
+def fed_datasets() -> list[str]:
+    """Datasets some declared connector lands into."""
+    return sorted({spec.dataset for spec in registry().values()})
+
 
 INDICATORS = Asset(name="indicator_values", uri="cityhub://lake/indicator_values")
 """Computed DB37/T 3890.1 indicator values."""

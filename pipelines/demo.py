@@ -9,20 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from connectors import camera_catalog, camera_files, camera_status
+import os
+
+from connectors import runner as connectors
 from connectors.kafka_admin import ensure_topic
+from connectors.spec import connector
 from hub import clients
-from hub.config import Settings
+from hub.config import Settings, connector_setting
 from hub.lake import Lake
 from hub.simulator.cameras import SimConfig, generate, publish_events, serve_catalog, write_drop
 from pipelines.indicators import compute
-from pipelines.landing import LandReport
 
 
 @dataclass
 class DemoResult:
     day: date
-    reports: dict[str, LandReport] = field(default_factory=dict)
+    reports: dict[str, connectors.RunReport] = field(default_factory=dict)
     indicators: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -38,22 +40,25 @@ def run(lake: Lake, cfg: Settings, day: date, seed: int = 1, progress=None) -> D
     use_kafka = bool(cfg.kafka_bootstrap)
     write_drop(world, cfg.drop_root, parts=("key_areas", "registry") + (() if use_kafka else ("status",)))
     step("landing key areas and the camera registry (file drop)")
-    out.reports["key_areas"] = camera_files.ingest(lake, cfg, camera_files.KEY_AREAS)
-    out.reports["camera_registry"] = camera_files.ingest(lake, cfg, camera_files.REGISTRY)
+    for name in ("camera_key_areas", "camera_registry"):
+        out.reports[name] = connectors.run(name, lake, cfg)
     server, url = serve_catalog(world.catalog_pages)
+    os.environ["CITYHUB_CAMERA_CATALOG_HTTP_URL"] = url
     try:
         step(f"pulling the GB/T 28181 catalogue over HTTP from the simulated platform at {url}")
-        out.reports["camera_catalog"] = camera_catalog.ingest_http(lake, cfg, url, day)
+        out.reports["camera_catalog_http"] = connectors.run("camera_catalog_http", lake, cfg, as_of=day)
     finally:
+        os.environ.pop("CITYHUB_CAMERA_CATALOG_HTTP_URL", None)
         server.shutdown()
     if use_kafka:
-        step(f"publishing status events to Kafka topic {cfg.status_topic} and consuming them")
-        ensure_topic(cfg.kafka_bootstrap, cfg.status_topic)
-        publish_events(world.events, cfg.kafka_bootstrap, cfg.status_topic)
-        out.reports["camera_status"] = camera_status.ingest_kafka(lake, cfg)
+        topic = connector_setting("camera_status_kafka", "topic", connector("camera_status_kafka").source.get("topic"))
+        step(f"publishing status events to Kafka topic {topic} and consuming them")
+        ensure_topic(cfg.kafka_bootstrap, topic)
+        publish_events(world.events, cfg.kafka_bootstrap, topic)
+        out.reports["camera_status_kafka"] = connectors.run("camera_status_kafka", lake, cfg)
     else:
         step("landing status events (file drop; set CITYHUB_KAFKA_BOOTSTRAP to use Kafka)")
-        out.reports["camera_status"] = camera_status.ingest_drop(lake, cfg)
+        out.reports["camera_status_drop"] = connectors.run("camera_status_drop", lake, cfg)
     step("computing indicators")
     out.indicators = len(compute(lake, cfg.city, day))
     out.tokens = demo_tokens(cfg)

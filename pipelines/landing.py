@@ -50,6 +50,8 @@ class Batch:
     rejects: list[Reject] = field(default_factory=list)
     state: dict | None = None
     """Connector state committed atomically with the data (None: unchanged)."""
+    row_reasons: dict[int, list[str]] = field(default_factory=dict)
+    """Reasons found before validation (e.g. a field whose type drifted)."""
 
 
 @dataclass
@@ -107,8 +109,17 @@ def _existing_keys(lake: Lake, name: str, rows: pa.Table) -> set[str]:
         con.close()
 
 
-def land(lake: Lake, batch: Batch, city: str) -> LandReport:
-    """Validate and commit ``batch``; see the module docstring for the guarantees."""
+@dataclass
+class Assessment:
+    """What a batch would do: the rows that would land and the quarantine rows."""
+    rows: pa.Table
+    quarantine: list[dict]
+    report: LandReport
+
+
+def assess(lake: Lake, batch: Batch, city: str) -> Assessment:
+    """Type, validate and de-duplicate ``batch`` against itself and the lake;
+    commit nothing (``cityhub connectors test`` shows this as a dry run)."""
     c = contract(batch.dataset)
     report = LandReport(dataset=batch.dataset, batch_id=batch.batch_id)
     n = batch.text.num_rows
@@ -117,10 +128,10 @@ def land(lake: Lake, batch: Batch, city: str) -> LandReport:
     clock = _Clock(report.seconds)
     staged = stage(c, batch.text)
     clock("stage")
-    verdict = validate(c, staged.table, city)
+    verdict = validate(c, staged.table, city, lake=lake)
     clock("validate")
     reasons: dict[int, list[str]] = {}
-    for src in (staged.reasons, verdict.reasons):
+    for src in (batch.row_reasons, staged.reasons, verdict.reasons):
         for pos, rs in src.items():
             reasons.setdefault(pos, []).extend(rs)
 
@@ -165,11 +176,18 @@ def land(lake: Lake, batch: Batch, city: str) -> LandReport:
         for r in q["reason"].split("; "):
             code = r.split(":", 1)[0]
             report.reasons[code] = report.reasons.get(code, 0) + 1
-    _commit_quarantine(lake, batch, q_rows)
     report.quarantined = len(q_rows)
-    clock("quarantine")
+    return Assessment(rows=rows, quarantine=q_rows, report=report)
 
-    commit = lake.commit(batch.dataset, rows, connector=batch.connector, batch_id=batch.batch_id,
+
+def land(lake: Lake, batch: Batch, city: str) -> LandReport:
+    """Validate and commit ``batch``; see the module docstring for the guarantees."""
+    a = assess(lake, batch, city)
+    report = a.report
+    clock = _Clock(report.seconds)
+    _commit_quarantine(lake, batch, a.quarantine)
+    clock("quarantine")
+    commit = lake.commit(batch.dataset, a.rows, connector=batch.connector, batch_id=batch.batch_id,
                          state=batch.state)
     report.landed = commit.rows
     report.snapshot_id = commit.snapshot_id

@@ -56,7 +56,9 @@ def hub_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "hub"
     monkeypatch.setenv("CITYHUB_HOME", str(home))
     for var in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_DROP",
-                "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_CATALOG_URL", "CITYHUB_CITY"):
+                "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_CITY"):
+        monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith("CITYHUB_") and v.endswith(("_URL", "_TOPIC", "_FOLDER"))]:
         monkeypatch.delenv(var, raising=False)
     return home
 

@@ -11,7 +11,7 @@ import pytest
 
 from hub.config import settings
 from hub.simulator.cameras import SimConfig, generate, write_drop
-from pipelines.camera_ingest import ingest_all
+from pipelines.ingest import feed_connectors, ingest
 from pipelines.indicators import compute
 from tests.conftest import REPO
 
@@ -28,7 +28,7 @@ def cli(*args: str) -> str:
 @pytest.fixture
 def hub(lake, api_server):
     write_drop(generate(SimConfig(cameras_per_county=60, key_areas_per_county=8, day=DAY)), settings().drop_root)
-    ingest_all(lake)
+    ingest(feed_connectors("camera_"), lake)
     compute(lake, "371400", DAY)
     tokens = {
         "county": cli("clients", "create", "--name", "qihe-app", "--role", "county", "--region", COUNTY),
@@ -124,7 +124,7 @@ def test_pages_stay_on_their_snapshot_while_data_lands(hub):
     # the next day's registry lands between two pages
     write_drop(generate(SimConfig(cameras_per_county=60, key_areas_per_county=8, day=date(2026, 11, 23))),
                settings().drop_root, parts=("registry",))
-    ingest_all(lake)
+    ingest(feed_connectors("camera_"), lake)
     rows, cursor = list(first["records"]), first["next_cursor"]
     while cursor:
         body = client.get(url, headers=auth(tokens["county"]), params={"limit": 10, "cursor": cursor}).json()

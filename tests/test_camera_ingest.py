@@ -10,7 +10,8 @@ import pytest
 
 from hub.config import settings
 from hub.simulator.cameras import SimConfig, generate, serve_catalog, write_drop
-from pipelines.camera_ingest import ingest_all, ingest_source
+from connectors.runner import run
+from pipelines.ingest import feed_connectors, ingest
 
 DAY = date(2026, 11, 22)
 EXPECTED_CODE = {
@@ -43,7 +44,7 @@ def codes(row: dict) -> set[str]:
 
 
 def test_every_catalog_fault_is_quarantined_with_its_reason(lake, world):
-    ingest_all(lake)
+    ingest(feed_connectors("camera_"), lake)
     rows = quarantine(lake, "camera_catalog")
     by_device = {}
     for r in rows:
@@ -72,7 +73,7 @@ def test_every_catalog_fault_is_quarantined_with_its_reason(lake, world):
 
 
 def test_event_faults_quarantined_late_and_out_of_order_land(lake, world):
-    ingest_all(lake)
+    ingest(feed_connectors("camera_"), lake)
     rows = quarantine(lake, "camera_status")
     faults = [f for f in world.faults if f["source"] == "events"]
     by_key = {}
@@ -82,7 +83,7 @@ def test_event_faults_quarantined_late_and_out_of_order_land(lake, world):
         if f["kind"] == "duplicate_event":
             assert any("duplicate_key" in codes(r) for r in by_key[f["key"]]), f
     malformed = [f for f in faults if f["kind"] == "malformed_event"]
-    unreadable = [r for r in rows if "malformed_event" in codes(r)]
+    unreadable = [r for r in rows if "malformed_json" in codes(r)]
     incomplete = [r for r in rows if codes(r) & {"missing_event_id", "missing_device_id", "missing_status",
                                                  "missing_event_time"}]
     assert len(unreadable) + len(incomplete) == len(malformed)
@@ -99,22 +100,22 @@ def test_event_faults_quarantined_late_and_out_of_order_land(lake, world):
 
 
 def test_rerun_adds_nothing(lake, world):
-    first = ingest_all(lake)
+    first = ingest(feed_connectors("camera_"), lake)
     before = {t: counts(lake, t) for t in ("key_areas", "camera_registry", "camera_catalog", "camera_status",
                                            "quarantine")}
-    second = ingest_all(lake)
+    second = ingest(feed_connectors("camera_"), lake)
     after = {t: counts(lake, t) for t in before}
     assert before == after
-    assert all(r is None or r.landed == r.quarantined == 0 for r in second.values())
+    assert all(r.landed == r.quarantined == 0 and r.units == 0 for r in second.values())
     assert first["camera_registry"].landed == len(world.registry)
 
 
 def test_http_catalogue_lands_like_the_drop_and_is_idempotent(lake, world, monkeypatch):
     server, url = serve_catalog(world.catalog_pages)
-    monkeypatch.setenv("CITYHUB_CATALOG_URL", url)
+    monkeypatch.setenv("CITYHUB_CAMERA_CATALOG_HTTP_URL", url)
     try:
-        r1 = ingest_source("camera_catalog_http", lake, as_of=DAY)
-        r2 = ingest_source("camera_catalog_http", lake, as_of=DAY)
+        r1 = run("camera_catalog_http", lake, as_of=DAY)
+        r2 = run("camera_catalog_http", lake, as_of=DAY)
     finally:
         server.shutdown()
     n_faults = sum(1 for f in world.faults if f["source"] == "catalog")
@@ -122,7 +123,7 @@ def test_http_catalogue_lands_like_the_drop_and_is_idempotent(lake, world, monke
     assert r2.landed == 0 and r2.quarantined == 0
     assert counts(lake, "camera_catalog") == r1.landed
     # the file drop of the same fetch adds nothing new: same devices, same day
-    r3 = ingest_source("camera_catalog_drop", lake)
+    r3 = run("camera_catalog_drop", lake)
     assert r3.landed == 0 and r3.already_landed == r1.landed
     # a second delivery of the same faults is recorded against its own source
     assert r3.quarantined == n_faults
@@ -143,14 +144,14 @@ def test_crash_between_quarantine_and_data_commit_replays_cleanly(lake, world, m
 
     monkeypatch.setattr(Lake, "commit", crashing)
     with pytest.raises(RuntimeError):
-        ingest_source("camera_status_drop", lake)
+        run("camera_status_drop", lake)
     monkeypatch.setattr(Lake, "commit", real)
     assert calls["quarantine"] == 1
     q_after_crash = counts(lake, "quarantine")
     assert q_after_crash > 0
     assert lake.snapshot_id("camera_status") is None  # nothing half-written
 
-    report = ingest_source("camera_status_drop", lake)
+    report = run("camera_status_drop", lake)
     good = {e["event_id"] for e in world.events if "_raw" not in e}
     assert counts(lake, "camera_status") == len(good) == report.landed
     assert counts(lake, "quarantine") == q_after_crash  # the replay did not quarantine twice

@@ -64,7 +64,7 @@ def cityhub_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CITYHUB_HOME", str(home))
         for name in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_DROP",
-                     "CITYHUB_CITY", "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_CATALOG_URL"):
+                     "CITYHUB_CITY", "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_CAMERA_CATALOG_HTTP_URL"):
             mp.delenv(name, raising=False)
         write_drop(generate(SimConfig(cameras_per_county=40, key_areas_per_county=8)),
                    Path(os.environ["CITYHUB_HOME"]) / "drop")
@@ -111,69 +111,72 @@ def _queued_by_assets(dag_id: str) -> int:
 # -- parsing ------------------------------------------------------------------------
 
 
-def test_dagbag_has_no_import_errors(dagbag):
+def test_one_dag_per_declared_connector_and_no_import_errors(dagbag):
+    from connectors.spec import registry
+
     assert dagbag.import_errors == {}
-    assert {"camera_ingest", "indicators"} <= set(dagbag.dag_ids)
+    assert {f"connector_{n}" for n in registry()} | {"indicators"} <= set(dagbag.dag_ids)
 
 
-def test_camera_ingest_has_one_task_per_source(dagbag):
-    from pipelines.assets import CAMERA_DATA
-    from pipelines.camera_ingest import SOURCES
+def test_connector_dags_follow_their_declarations(dagbag):
+    from connectors.spec import registry
+    from pipelines.assets import dataset_asset
 
-    dag = dagbag.dags["camera_ingest"]
-    assert sorted(dag.task_ids) == sorted(SOURCES)
-    assert dag.catchup is False
-    assert dag.timetable.expression == "*/15 * * * *"
-    for t in dag.tasks:
-        assert CAMERA_DATA in t.outlets, t.task_id
-    # the registry lands before the catalogue and the status events
-    assert "camera_registry" in dag.task_dict["camera_catalog_drop"].upstream_task_ids
-    assert "camera_registry" in dag.task_dict["camera_status_drop"].upstream_task_ids
+    for spec in registry().values():
+        dag = dagbag.dags[f"connector_{spec.name}"]
+        assert dag.task_ids == ["ingest"]
+        assert dag.catchup is False and dag.max_active_runs == 1
+        assert dag.timetable.expression == spec.schedule
+        assert dataset_asset(spec.dataset) in dag.task_dict["ingest"].outlets
 
 
-def test_indicators_runs_on_camera_data_or_hourly(dagbag):
-    from airflow.sdk import Asset, AssetOrTimeSchedule
+def test_indicators_runs_on_any_fed_dataset_or_hourly(dagbag):
+    from airflow.sdk import AssetOrTimeSchedule
 
-    from pipelines.assets import CAMERA_DATA, INDICATORS
+    from pipelines.assets import INDICATORS, dataset_asset
 
     dag = dagbag.dags["indicators"]
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
     assert dag.timetable.timetable.expression == "0 * * * *"
-    assert dag.timetable.asset_condition == CAMERA_DATA
-    assert isinstance(CAMERA_DATA, Asset)
+    cond = dag.timetable.asset_condition
+    watched = {a.name for a in getattr(cond, "objects", ())}
+    assert {"camera_catalog", "camera_registry", "key_areas", "camera_status"} <= watched
+    assert dataset_asset("camera_catalog").name in watched
     assert dag.task_ids == ["compute"]
     assert INDICATORS in dag.task_dict["compute"].outlets
 
 
 # -- running ------------------------------------------------------------------------
 
+CAMERA_FILE_CONNECTORS = ("camera_key_areas", "camera_registry", "camera_catalog_drop", "camera_status_drop")
 
-def test_camera_ingest_then_indicators_end_to_end(dagbag, cityhub_home):
+
+def test_connector_dags_then_indicators_end_to_end(dagbag, cityhub_home):
     from airflow.utils.state import DagRunState, TaskInstanceState
 
     from hub.lake import Lake
-    from pipelines.camera_ingest import SOURCES
     from pipelines.indicators import latest
 
-    dr = dagbag.dags["camera_ingest"].test()
-    states = _ti_states(dr)
-    assert dr.state == DagRunState.SUCCESS, states
-    # no broker and no catalogue URL here: those sources are skipped, and emit no asset event
-    unconfigured = {"camera_status_kafka", "camera_catalog_http"}
-    assert states == {s: TaskInstanceState.SKIPPED if s in unconfigured else TaskInstanceState.SUCCESS
-                      for s in SOURCES}
+    for name in CAMERA_FILE_CONNECTORS:
+        dr = dagbag.dags[f"connector_{name}"].test()
+        assert dr.state == DagRunState.SUCCESS, _ti_states(dr)
+        assert _ti_states(dr) == {"ingest": TaskInstanceState.SUCCESS}
+        assert _xcom(dr, "ingest")["landed"] > 0
 
     lake = Lake()
     assert lake.cfg.home == cityhub_home.resolve()
     for table in ("key_areas", "camera_registry", "camera_catalog", "camera_status"):
         n = lake.query(f"select count(*) from {table}", [table]).column(0)[0].as_py()
         assert n > 0, table
+    assert _xcom(dr, "ingest")["snapshot_id"] == str(lake.snapshot_id("camera_status"))
+    assert _asset_events("camera_status") == 1
+    assert _queued_by_assets("indicators"), "landed data did not queue an indicators run"
 
-    registry = _xcom(dr, "camera_registry")
-    assert registry["landed"] > 0
-    assert registry["snapshot_id"] == str(lake.snapshot_id("camera_registry"))
-    assert _asset_events("camera_data") == len(SOURCES) - len(unconfigured)
-    assert _queued_by_assets("indicators"), "camera data did not queue an indicators run"
+    # no broker and no URL here: those connectors skip, and emit no asset event
+    for name in ("camera_status_kafka", "camera_catalog_http"):
+        dr = dagbag.dags[f"connector_{name}"].test()
+        assert _ti_states(dr) == {"ingest": TaskInstanceState.SKIPPED}
+    assert _asset_events("camera_status") == 1
 
     dr = dagbag.dags["indicators"].test()
     assert dr.state == DagRunState.SUCCESS, _ti_states(dr)
@@ -186,13 +189,13 @@ def test_camera_ingest_then_indicators_end_to_end(dagbag, cityhub_home):
     assert any(v["value"] is not None and v["denominator"] > 0 for v in values)
 
 
-def test_a_run_with_nothing_new_emits_no_camera_event(dagbag, cityhub_home):
+def test_a_run_with_nothing_new_emits_no_event(dagbag, cityhub_home):
     from airflow.utils.state import DagRunState, TaskInstanceState
 
-    first = dagbag.dags["camera_ingest"].test()
-    assert first.state == DagRunState.SUCCESS
-    before = _asset_events("camera_data")
-    again = dagbag.dags["camera_ingest"].test()
+    dag = dagbag.dags["connector_camera_registry"]
+    dag.test()
+    before = _asset_events("camera_registry")
+    again = dag.test()
     assert again.state == DagRunState.SUCCESS
-    assert set(_ti_states(again).values()) == {TaskInstanceState.SKIPPED}
-    assert _asset_events("camera_data") == before
+    assert _ti_states(again) == {"ingest": TaskInstanceState.SKIPPED}
+    assert _asset_events("camera_registry") == before

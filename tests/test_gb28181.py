@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.camera_catalog import fetch_pages
 from connectors.gb28181 import PageError, item_values, parse_page
 
 ITEM = ("<Item><DeviceID>37142500001310000001</DeviceID><Name>齐河县人民医院东门</Name>"
@@ -52,11 +51,20 @@ def test_http_paging_follows_sumnum():
 
     world = generate(SimConfig(cameras_per_county=30, key_areas_per_county=5, fault_rate=0, page_size=50))
     assert len(world.catalog_pages) > 3
+    from connectors import formats, sources
+    from connectors.spec import connector
+    from hub.config import settings
+
+    spec = connector("camera_catalog_http")
     server, url = serve_catalog(world.catalog_pages)
     try:
-        pages = fetch_pages(url)
+        import os
+        os.environ["CITYHUB_CAMERA_CATALOG_HTTP_URL"] = url
+        [unit] = list(sources.http_units(spec, settings(), {}, formats.count_items(spec)))
     finally:
+        os.environ.pop("CITYHUB_CAMERA_CATALOG_HTTP_URL", None)
         server.shutdown()
-    assert [d for _, d, _ in pages] == world.catalog_pages
-    total = sum(len(parse_page(d).items) for _, d, _ in pages)
-    assert total == parse_page(pages[0][1]).sum_num == len(world.catalog_items)
+    pages = [p.data for p in unit.payloads]
+    assert pages == world.catalog_pages
+    total = sum(len(parse_page(d).items) for d in pages)
+    assert total == parse_page(pages[0]).sum_num == len(world.catalog_items)

@@ -25,7 +25,7 @@ import pytest
 
 from hub.config import settings
 from hub.regions import city
-from pipelines.camera_ingest import ingest_all
+from pipelines.ingest import feed_connectors, ingest
 from pipelines.indicators import compute, evaluate, latest, period
 from hub.indicators import indicator
 
@@ -77,8 +77,8 @@ def fixture_lake(lake):
     (drop / "status" / "status_371400_20261122.jsonl").write_text("".join(
         json.dumps({"event_id": i, "device_id": d, "civil_code": d[:6], "status": s, "event_time": t}) + "\n"
         for i, d, s, t in EVENTS))
-    reports = ingest_all(lake)
-    assert all(r is None or r.quarantined == 0 for r in reports.values())
+    reports = ingest(feed_connectors("camera_"), lake)
+    assert all(r.quarantined == 0 for r in reports.values())
     return lake
 
 
@@ -148,7 +148,7 @@ def test_recomputing_from_the_same_snapshots_gives_the_same_value(fixture_lake):
          "event_time": "2026-11-22T08:00:00+08:00"}) + "\n" + json.dumps(
         {"event_id": "C2-2", "device_id": "37140200001310000002", "civil_code": "371402", "status": "OFF",
          "event_time": "2026-11-22T20:00:00+08:00"}) + "\n")
-    ingest_all(fixture_lake)
+    ingest(feed_connectors("camera_"), fixture_lake)
     pinned = evaluate(fixture_lake, ind, city("371400"), period("day", DAY), snapshots=snaps)
     assert [r["value"] for r in pinned] == [r["value"] for r in first]
     assert [r["components"] for r in pinned] == [r["components"] for r in first]

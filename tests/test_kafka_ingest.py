@@ -15,7 +15,7 @@ import pytest
 
 from connectors.kafka_admin import ensure_topic
 from hub.simulator.cameras import SimConfig, generate, publish_events
-from pipelines.camera_ingest import ingest_source
+from connectors.runner import run
 from tests.conftest import REPO
 
 DAY = date(2026, 11, 22)
@@ -26,7 +26,7 @@ def topic(kafka_broker, monkeypatch, hub_home):
     name = f"status-{uuid.uuid4().hex[:8]}"
     ensure_topic(kafka_broker, name, partitions=3)
     monkeypatch.setenv("CITYHUB_KAFKA_BOOTSTRAP", kafka_broker)
-    monkeypatch.setenv("CITYHUB_STATUS_TOPIC", name)
+    monkeypatch.setenv("CITYHUB_CAMERA_STATUS_KAFKA_TOPIC", name)
     return name
 
 
@@ -37,7 +37,7 @@ def event_ids(lake) -> list[str]:
 def test_kafka_events_land_once_with_faults_quarantined(lake, kafka_broker, topic):
     world = generate(SimConfig(cameras_per_county=40, key_areas_per_county=8, day=DAY))
     publish_events(world.events, kafka_broker, topic)
-    report = ingest_source("camera_status_kafka", lake)
+    report = run("camera_status_kafka", lake)
     good = {e["event_id"] for e in world.events if "_raw" not in e}
     ids = event_ids(lake)
     assert len(ids) == len(set(ids)) == len(good) and set(ids) == good
@@ -46,9 +46,9 @@ def test_kafka_events_land_once_with_faults_quarantined(lake, kafka_broker, topi
     sources = lake.query("SELECT source FROM quarantine", ["quarantine"])["source"].to_pylist()
     assert all(s.startswith(f"{topic}/") for s in sources)  # topic/partition/offset of each refused message
     # offsets were committed with the data: a second run finds nothing new
-    again = ingest_source("camera_status_kafka", lake)
+    again = run("camera_status_kafka", lake)
     assert again.landed == 0 and again.quarantined == 0
-    state = lake.state("camera_status", "camera_status")["offsets"]
+    state = lake.state("camera_status", "camera_status_kafka")["offsets"]
     assert sum(state.values()) == len(world.events)
 
 
@@ -56,7 +56,7 @@ def test_consumer_killed_mid_batch_loses_and_duplicates_nothing(lake, kafka_brok
     world = generate(SimConfig(cameras_per_county=120, key_areas_per_county=8, day=DAY, fault_rate=0))
     publish_events(world.events, kafka_broker, topic)
     env = {**os.environ, "CITYHUB_KAFKA_MAX_RECORDS": "300"}
-    cmd = [sys.executable, "-m", "hub.cli", "ingest", "cameras", "--source", "camera_status_kafka"]
+    cmd = [sys.executable, "-m", "hub.cli", "ingest", "camera_status_kafka"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # kill -9 once a few batches are committed, while it is still consuming
     deadline = time.monotonic() + 60
@@ -72,7 +72,7 @@ def test_consumer_killed_mid_batch_loses_and_duplicates_nothing(lake, kafka_brok
     assert 0 < len(partial) < len(world.events), "the kill must land mid-stream"
     assert len(partial) == len(set(partial))
 
-    report = ingest_source("camera_status_kafka", lake)
+    report = run("camera_status_kafka", lake)
     ids = event_ids(lake)
     assert len(ids) == len(set(ids)) == len(world.events)
     assert set(ids) == {e["event_id"] for e in world.events}

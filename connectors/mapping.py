@@ -1,0 +1,162 @@
+"""From decoded records to the contract's text columns, with schema-drift checks.
+
+Drift is judged against the source fields a connector declares (``fields``):
+a new field is reported (the row lands), a missing one is reported or refused,
+and a value whose type changed (``"signalised": "是"`` where a boolean is
+declared) refuses the row with a ``schema_drift`` reason — per the declared
+policy, never a crash and never silent.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.formats import Decoded
+from connectors.spec import ConnectorSpec
+from hub.contracts import contract
+
+_TYPES = {"string": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,),
+          "object": (dict,), "array": (list,)}
+
+
+@dataclass
+class DriftFindings:
+    new_fields: Counter = field(default_factory=Counter)
+    missing_fields: Counter = field(default_factory=Counter)
+    type_changes: Counter = field(default_factory=Counter)
+    """'field: declared -> observed' -> rows"""
+
+    def __bool__(self) -> bool:
+        return bool(self.new_fields or self.missing_fields or self.type_changes)
+
+    def add(self, other: "DriftFindings") -> None:
+        self.new_fields.update(other.new_fields)
+        self.missing_fields.update(other.missing_fields)
+        self.type_changes.update(other.type_changes)
+
+    def as_dict(self) -> dict:
+        return {"new_fields": dict(self.new_fields), "missing_fields": dict(self.missing_fields),
+                "type_changes": dict(self.type_changes)}
+
+
+def _kind(v) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "number"
+    return {str: "string", dict: "object", list: "array"}.get(type(v), type(v).__name__)
+
+
+def text(v) -> str | None:
+    """A source value as the text the contract stages from."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
+
+
+def check_records(spec: ConnectorSpec, records: list[dict]) -> tuple[DriftFindings, dict[int, list[str]]]:
+    """Drift in dict records: per field, per row."""
+    found, reasons = DriftFindings(), {}
+    declared = spec.fields
+    if not declared:
+        return found, reasons
+    for i, r in enumerate(records):
+        for k in r.keys() - declared.keys():
+            found.new_fields[k] += 1
+            if spec.drift.new_field == "quarantine":
+                reasons.setdefault(i, []).append(f"schema_drift: new field {k!r}")
+        for k, typ in declared.items():
+            if k not in r:
+                found.missing_fields[k] += 1
+                if spec.drift.missing_field == "quarantine":
+                    reasons.setdefault(i, []).append(f"schema_drift: field {k!r} is missing")
+                continue
+            v = r[k]
+            if v is None or typ == "any":
+                continue
+            ok = _TYPES.get(typ, (object,))
+            if not isinstance(v, ok) or (typ in ("number", "integer") and isinstance(v, bool)):
+                found.type_changes[f"{k}: {typ} -> {_kind(v)}"] += 1
+                if spec.drift.type_change == "quarantine":
+                    reasons.setdefault(i, []).append(
+                        f"schema_drift: field {k!r} is {_kind(v)} ({text(v)!r}) where {typ} is declared")
+    return found, reasons
+
+
+def check_header(spec: ConnectorSpec, header: list[str], rows: int) -> tuple[DriftFindings, dict[int, list[str]]]:
+    """Drift in a tabular payload's header (every row shares it)."""
+    found, reasons = DriftFindings(), {}
+    if not spec.fields or header is None:
+        return found, reasons
+    for k in set(header) - spec.fields.keys():
+        found.new_fields[k] += rows
+    for k in spec.fields.keys() - set(header):
+        found.missing_fields[k] += rows
+    why = []
+    if found.new_fields and spec.drift.new_field == "quarantine":
+        why.append(f"schema_drift: new field(s) {sorted(found.new_fields)}")
+    if found.missing_fields and spec.drift.missing_field == "quarantine":
+        why.append(f"schema_drift: missing field(s) {sorted(found.missing_fields)}")
+    if why:
+        reasons = {i: list(why) for i in range(rows)}
+    return found, reasons
+
+
+def to_text(spec: ConnectorSpec, decoded: Decoded, as_of: date | None) -> tuple[pa.Table, dict[int, list[str]], DriftFindings]:
+    """The contract's text columns for every decoded record, with drift findings
+    and the rows the drift policy refuses."""
+    c = contract(spec.dataset)
+    recs = decoded.records
+    if isinstance(recs, pa.Table):
+        drift, reasons = check_header(spec, decoded.header or recs.column_names, recs.num_rows)
+    else:
+        drift, reasons = check_records(spec, recs)
+    fn = spec.mapper()
+    n = len(decoded)
+    if fn is not None:
+        out = fn(recs, spec)
+        if not isinstance(out, pa.Table):
+            out = pa.table({f: pa.array([text(r.get(f)) for r in out], pa.string()) for f in c.field_names
+                            if any(f in r for r in out)}) if out else pa.table({})
+    elif isinstance(recs, pa.Table):
+        cols = {}
+        for f, src in spec.columns.items():
+            cols[f] = recs[src].cast(pa.string()) if src in recs.column_names else pa.nulls(n, pa.string())
+        out = pa.table(cols) if cols else pa.table({})
+    else:
+        out = pa.table({f: pa.array([text(r.get(src)) for r in recs], pa.string())
+                        for f, src in spec.columns.items()})
+    for f, mapping in spec.values.items():
+        if f in out.column_names:
+            col = out[f].to_pylist()
+            out = out.set_column(out.column_names.index(f), f,
+                                 pa.array([mapping.get(v, v) if v is not None else None for v in col], pa.string()))
+    for f, value in spec.constants.items():
+        out = _put(out, f, pa.array([value] * n, pa.string()))
+    if as_of is not None and "as_of" in c.field_names and "as_of" not in out.column_names:
+        out = _put(out, "as_of", pa.array([as_of.isoformat()] * n, pa.string()))
+    if out.num_columns == 0:
+        out = pa.table({c.field_names[0]: pa.nulls(n, pa.string())})
+    return out, reasons, drift
+
+
+def _put(t: pa.Table, name: str, col) -> pa.Table:
+    if name in t.column_names:
+        return t.set_column(t.column_names.index(name), name, col)
+    return t.append_column(name, col)
+
+
+def region_prefix(col: pa.ChunkedArray | pa.Array, length: int = 6):
+    """The first ``length`` characters (a county code inside a longer code)."""
+    return pc.utf8_slice_codeunits(col, 0, length)
