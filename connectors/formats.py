@@ -81,8 +81,9 @@ def decode_csv(spec: ConnectorSpec, payloads: list[Payload]) -> Decoded:
             io.BytesIO(text.encode("utf-8")),
             read_options=pcsv.ReadOptions(column_names=names, skip_rows=1),
             parse_options=pcsv.ParseOptions(invalid_row_handler=on_bad),
+            # only an empty field is null: "n/a" or "NULL" are values, to be judged
             convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                strings_can_be_null=True),
+                                                strings_can_be_null=True, null_values=[""]),
         )
         rejects.extend(bad)
         tables.append(table)

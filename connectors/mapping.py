@@ -97,7 +97,7 @@ def check_records(spec: ConnectorSpec, records: list[dict]) -> tuple[DriftFindin
 def check_header(spec: ConnectorSpec, header: list[str], rows: int) -> tuple[DriftFindings, dict[int, list[str]]]:
     """Drift in a tabular payload's header (every row shares it)."""
     found, reasons = DriftFindings(), {}
-    if not spec.fields or header is None:
+    if not spec.fields or header is None or rows == 0:
         return found, reasons
     for k in set(header) - spec.fields.keys():
         found.new_fields[k] += rows
@@ -119,7 +119,8 @@ def to_text(spec: ConnectorSpec, decoded: Decoded, as_of: date | None) -> tuple[
     c = contract(spec.dataset)
     recs = decoded.records
     if isinstance(recs, pa.Table):
-        drift, reasons = check_header(spec, decoded.header or recs.column_names, recs.num_rows)
+        drift, reasons = check_header(spec, decoded.header if decoded.header is not None else recs.column_names,
+                                      recs.num_rows)
     else:
         drift, reasons = check_records(spec, recs)
     fn = spec.mapper()

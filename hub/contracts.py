@@ -50,6 +50,9 @@ class Contract:
     fields: tuple[Field, ...]
     key: tuple[str, ...]
     sort_by: tuple[str, ...]
+    batch_key: tuple[str, ...] = ()
+    """What may appear only once in one delivery (default: the key). An inventory
+    keyed by (id, version) still lists each id once per export."""
     region_field: str | None = None
     time_field: str | None = None
     category: str | None = None
@@ -103,7 +106,7 @@ def _parse(raw: dict[str, Any]) -> Contract:
             )
         )
     known = {"name", "title", "version", "fields", "key", "sort_by", "region_field", "time_field",
-             "category", "owner", "system", "description", "kind"}
+             "category", "owner", "system", "description", "kind", "batch_key"}
     return Contract(
         name=raw["name"],
         title=raw.get("title", raw["name"]),
@@ -111,6 +114,7 @@ def _parse(raw: dict[str, Any]) -> Contract:
         fields=tuple(fields),
         key=tuple(raw.get("key", ())),
         sort_by=tuple(raw.get("sort_by", ())),
+        batch_key=tuple(raw.get("batch_key", raw.get("key", ()))),
         region_field=raw.get("region_field"),
         time_field=raw.get("time_field"),
         category=raw.get("category"),

@@ -135,15 +135,16 @@ def assess(lake: Lake, batch: Batch, city: str) -> Assessment:
         for pos, rs in src.items():
             reasons.setdefault(pos, []).extend(rs)
 
-    # duplicate keys inside the batch: the first occurrence stands, later ones are refused
+    # duplicates inside the batch: the first occurrence stands, later ones are refused
     keys = _key_strings(staged.table, c.key) if n else []
+    batch_keys = keys if c.batch_key == c.key else (_key_strings(staged.table, c.batch_key) if n else [])
     first_seen: dict[str, int] = {}
-    for pos, k in enumerate(keys):
+    for pos, k in enumerate(batch_keys):
         if pos in reasons:
             continue
         if k in first_seen:
             reasons.setdefault(pos, []).append(
-                f"duplicate_key: {'+'.join(c.key)}={k} repeats the item at {batch.sources[first_seen[k]]}")
+                f"duplicate_key: {'+'.join(c.batch_key)}={k} repeats the item at {batch.sources[first_seen[k]]}")
         else:
             first_seen[k] = pos
 

@@ -1,0 +1,245 @@
+"""How the conformance suite feeds each declared connector: a simulated world
+delivered the way the real source delivers it (files in the drop folders, an HTTP
+server on loopback, a Kafka topic), the faults that world injected, and which
+quarantine reasons each fault must produce.
+
+Every connector in ``schemas/connectors`` must have a delivery here: the suite
+fails for one that does not, so a new connector comes with its conformance data.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+DAY = date(2026, 11, 22)
+
+# fault kind -> reason codes that may stand for it in quarantine
+REASONS = {
+    # cameras
+    "duplicate_item": {"duplicate_key"}, "device_id_length": {"device_id_length"},
+    "device_id_prefix_mismatch": {"device_id_prefix_mismatch"}, "unknown_civil_code": {"unknown_civil_code"},
+    "missing_status": {"missing_status"}, "truncated_xml": {"malformed_xml"},
+    "wrong_encoding_declaration": {"wrong_encoding"}, "duplicate_event": {"duplicate_key"},
+    "malformed_event": {"malformed_json", "missing_event_id", "missing_device_id", "missing_status",
+                        "missing_event_time", "missing_intersection_id", "missing_kind"},
+    # traffic
+    "bad_region": {"unknown_region"}, "unknown_control_mode": {"unknown_control_mode"},
+    "missing_id": {"missing_intersection_id"}, "bad_type": {"schema_drift"},
+    "unknown_intersection": {"unknown_intersection"},
+    # medical
+    "bad_uscc_check": {"bad_uscc"}, "missing_identifier": {"missing_uscc"}, "unknown_region": {"unknown_region"},
+    "bad_level": {"bad_level"}, "duplicate_organization": {"duplicate_key"}, "truncated_bundle": {"malformed_json"},
+    "negative_visits": {"bad_visits"}, "unknown_channel": {"unknown_channel"},
+    "unknown_institution": {"unknown_institution"}, "non_numeric_visits": {"bad_visits"},
+    # social security
+    "bad_id_check": {"bad_id_number"}, "bad_id_birthdate": {"bad_id_number"},
+    "unknown_business_type": {"unknown_business_type"}, "end_before_start": {"end_before_start"},
+    "duplicate_serial": {"duplicate_key"}, "wrong_encoding": {"wrong_encoding"},
+    # injected by this module into CSV drops the simulators deliver clean
+    "csv_short_line": {"malformed_csv"}, "csv_bad_device_id": {"device_id_length"},
+    "csv_unknown_region": {"unknown_region"}, "csv_bad_longitude": {"bad_longitude"},
+}
+# fault kind -> the drift finding it must produce (the row still lands)
+DRIFT = {"new_field": "new_fields", "missing_field": "missing_fields", "extra_column": "new_fields"}
+
+
+@dataclass
+class Delivery:
+    deliver: Callable[[Path, str | None], Callable[[], None]]
+    """(drop root, Kafka bootstrap) -> sets the source up; returns a function that stops it."""
+    faults: list[dict]
+    needle: Callable[[dict], str | None]
+    """A string that identifies the fault's item in a quarantine row (its key, raw text
+    or source); None when the item has no identity left (a line cut short): such
+    faults are checked by count."""
+    before: list[str] = field(default_factory=list)
+    """Connectors to run first (reference data the checks need)."""
+    kafka: bool = False
+
+
+def _set_env(**kv) -> Callable[[], None]:
+    for k, v in kv.items():
+        os.environ[k] = v
+    return lambda: [os.environ.pop(k, None) for k in kv]
+
+
+# -- cameras ----------------------------------------------------------------------------
+
+
+def _camera_world(clean: bool):
+    from hub.simulator.cameras import SimConfig, generate
+    return generate(SimConfig(cameras_per_county=30, key_areas_per_county=6, day=DAY,
+                              fault_rate=0 if clean else 0.03, page_size=100))
+
+
+def _camera_needle(http: bool) -> Callable[[dict], str | None]:
+    def needle(f: dict) -> str | None:
+        if isinstance(f["key"], int):
+            return f"catalog?page={f['key']}" if http else f"_p{f['key']:04d}.xml"
+        return None if str(f["key"]).startswith("malformed-") else str(f["key"])
+    return needle
+
+
+def _spoil_csv(path: Path, header: list[str], bad_rows: list[tuple[str, list[str]]]) -> list[dict]:
+    """Append faulty lines to a delivered CSV; returns their manifest entries."""
+    faults, lines = [], []
+    for i, (kind, values) in enumerate(bad_rows):
+        key = f"SPOILED{i:03d}"
+        values = [v.replace("{key}", key) for v in values]
+        lines.append(",".join(values))
+        faults.append({"source": "csv", "kind": kind, "key": key, "expect": "quarantine"})
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return faults
+
+
+def cameras(name: str, clean: bool) -> Delivery:
+    from hub.simulator.cameras import publish_events, serve_catalog, write_drop
+
+    w = _camera_world(clean)
+    part = {"camera_key_areas": "key_areas", "camera_registry": "registry", "camera_catalog_drop": "catalog",
+            "camera_status_drop": "status"}
+    src = {"camera_catalog_drop": "catalog", "camera_catalog_http": "catalog", "camera_status_drop": "events",
+           "camera_status_kafka": "events"}
+    faults = [f for f in w.faults if f["source"] == src.get(name)]
+
+    spoiled: list[dict] = []
+
+    def deliver(drop: Path, bootstrap: str | None):
+        if name in part:
+            paths = write_drop(w, drop, parts=(part[name],))[part[name]]
+            if not clean and name == "camera_registry":
+                spoiled.extend(_spoil_csv(paths[0], [], [
+                    ("csv_short_line", ["{key}", "x"]),
+                    ("csv_bad_device_id", ["3714020000131{key}", "cam", "371402", "", "1920x1080", "116.3", "37.4",
+                                           "o", "2020-01-01", "a"]),
+                    ("csv_unknown_region", ["37149900001310000999", "{key}", "371499", "", "1920x1080", "116.3",
+                                            "37.4", "o", "2020-01-01", "a"]),
+                ]))
+            if not clean and name == "camera_key_areas":
+                spoiled.extend(_spoil_csv(paths[0], [], [
+                    ("csv_unknown_region", ["{key}", "area", "square", "371499", "116.3", "37.4"]),
+                    ("csv_bad_longitude", ["{key}", "area", "square", "371402", "east", "37.4"]),
+                    ("csv_short_line", ["{key}", "area"]),
+                ]))
+            return lambda: None
+        if name == "camera_catalog_http":
+            server, url = serve_catalog(w.catalog_pages)
+            stop = _set_env(CITYHUB_CAMERA_CATALOG_HTTP_URL=url)
+            return lambda: (stop(), server.shutdown())
+        topic = f"status-{uuid.uuid4().hex[:8]}"
+        _topic(bootstrap, topic)
+        publish_events(w.events, bootstrap, topic)
+        return _set_env(CITYHUB_CAMERA_STATUS_KAFKA_TOPIC=topic)
+
+    d = Delivery(deliver, faults, _camera_needle(name.endswith("_http")), kafka=name.endswith("_kafka"))
+    d.faults = faults + spoiled  # filled in by deliver()
+    spoiled_ref = spoiled
+
+    class _Faults(list):
+        """The manifest, including faults deliver() adds to CSV drops."""
+        def __iter__(self):
+            return iter(faults + spoiled_ref)
+
+        def __len__(self):
+            return len(faults) + len(spoiled_ref)
+
+    d.faults = _Faults()
+    return d
+
+
+# -- traffic ----------------------------------------------------------------------------
+
+
+def traffic(name: str, clean: bool) -> Delivery:
+    from hub.simulator import traffic as sim
+
+    w = sim.generate(sim.TrafficConfig(intersections_per_county=30, fault_rate=0 if clean else 0.03, day=DAY))
+    events = "events" in name
+    faults = [f for f in w.faults if f["source"] == ("events" if events else "inventory")]
+
+    def deliver(drop: Path, bootstrap: str | None):
+        sim.write_drop(w, drop)  # the events need the inventory landed first
+        if name == "traffic_intersections_http":
+            server, url = sim.serve_inventory(w, fail_every=4)  # every 4th request a 503: retried
+            stop = _set_env(CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL=url)
+            return lambda: (stop(), server.shutdown())
+        if name == "traffic_signal_events_kafka":
+            topic = f"signals-{uuid.uuid4().hex[:8]}"
+            _topic(bootstrap, topic)
+            sim.publish_events(w, bootstrap, topic)
+            return _set_env(CITYHUB_TRAFFIC_SIGNAL_EVENTS_KAFKA_TOPIC=topic)
+        return lambda: None
+
+    def needle(f: dict) -> str | None:
+        if f["kind"] == "missing_id":
+            return f.get("name")
+        return None if str(f["key"]).startswith("malformed-") else str(f["key"])
+
+    return Delivery(deliver, faults, needle, before=["traffic_intersections_drop"] if events else [],
+                    kafka=name.endswith("_kafka"))
+
+
+# -- medical ----------------------------------------------------------------------------
+
+
+def medical(name: str, clean: bool) -> Delivery:
+    from hub.simulator import medical as sim
+
+    w = sim.generate(sim.MedicalConfig(institutions_per_county=100, days=2, start=DAY,
+                                       fault_rate=0 if clean else 0.03))
+    if name == "medical_visits_drop":
+        faults = [f for d in (DAY, date(2026, 11, 23)) for f in sim.visit_faults(w, d)]
+    else:
+        faults = [f for f in w.faults if f["source"] == "registry"
+                  and not (name.endswith("_http") and f["kind"] == "truncated_bundle")]
+
+    def deliver(drop: Path, bootstrap: str | None):
+        sim.write_drop(w, drop)
+        if name == "medical_institutions_http":
+            server, url = sim.serve_registry(w, fail_every=5)
+            stop = _set_env(CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL=url)
+            return lambda: (stop(), server.shutdown())
+        return lambda: None
+
+    def needle(f: dict) -> str:
+        return f"_b{f['key']:04d}.json" if isinstance(f["key"], int) else str(f["key"])
+
+    return Delivery(deliver, faults, needle,
+                    before=["medical_institutions_drop"] if name == "medical_visits_drop" else [])
+
+
+# -- social security ----------------------------------------------------------------------
+
+
+def social_security(name: str, clean: bool) -> Delivery:
+    from hub.simulator import social_security as sim
+
+    w = sim.generate(sim.SocialSecurityConfig(start=DAY, days=4, records_per_day=400,
+                                              fault_rate=0 if clean else 0.04))
+
+    def deliver(drop: Path, bootstrap: str | None):
+        sim.write_drop(w, drop)
+        return lambda: None
+
+    return Delivery(deliver, w.faults, lambda f: str(f["key"]))
+
+
+def _topic(bootstrap: str | None, topic: str) -> None:
+    from connectors.kafka_admin import ensure_topic
+    assert bootstrap, "a Kafka connector needs the broker fixture"
+    ensure_topic(bootstrap, topic, partitions=2)
+
+
+FEEDS = {"camera_": cameras, "traffic_": traffic, "medical_": medical, "social_security_": social_security}
+
+
+def delivery(name: str, clean: bool = False) -> Delivery:
+    for prefix, make in FEEDS.items():
+        if name.startswith(prefix):
+            return make(name, clean)
+    raise LookupError(f"connector {name} has no conformance delivery in tests/conformance.py")
