@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Callable
 
+import orjson
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
@@ -30,6 +31,8 @@ class Decoded:
     rejects: list[Reject] = field(default_factory=list)
     header: list[str] | None = None
     """Field names a tabular payload declared (for drift)."""
+    spans: list[tuple[list[str], int, int]] = field(default_factory=list)
+    """(header, first row, rows) per tabular payload: files of one unit may differ."""
 
     def __len__(self) -> int:
         return self.records.num_rows if isinstance(self.records, pa.Table) else len(self.records)
@@ -59,7 +62,7 @@ def _text(p: Payload, encoding: str) -> str:
 
 def decode_csv(spec: ConnectorSpec, payloads: list[Payload]) -> Decoded:
     enc = spec.format.encoding
-    tables, sources, rejects, header = [], [], [], None
+    tables, sources, rejects, header, spans, start = [], [], [], None, [], 0
     for p in payloads:
         try:
             text = _text(p, enc)
@@ -87,30 +90,31 @@ def decode_csv(spec: ConnectorSpec, payloads: list[Payload]) -> Decoded:
         )
         rejects.extend(bad)
         tables.append(table)
+        spans.append((names, start, table.num_rows))
+        start += table.num_rows
         sources.extend(f"{p.name}:{i + 2}" for i in range(table.num_rows))
     if tables:
-        names = header or []
-        tables = [t.select([n for n in names if n in t.column_names]) if t.column_names != names else t
-                  for t in tables]
+        # files may differ in columns (drift): the union, missing values null
         records = pa.concat_tables(tables, promote_options="permissive")
     else:
         records = pa.table({})
     return Decoded(records=records, sources=sources,
                    raw=lambda i: json.dumps(records.slice(i, 1).to_pylist()[0], ensure_ascii=False),
-                   rejects=rejects, header=header)
+                   rejects=rejects, header=header, spans=spans)
 
 
 def _records_from_json(spec: ConnectorSpec, payloads: list[Payload], pick: Callable[[object], list]) -> Decoded:
     records, sources, rejects = [], [], []
     for p in payloads:
         try:
-            doc = json.loads(_text(p, spec.format.encoding))
+            enc = spec.format.encoding.lower().replace("-", "")
+            doc = orjson.loads(p.data) if enc == "utf8" else json.loads(_text(p, spec.format.encoding))
             items = pick(doc)
         except UnicodeDecodeError as e:
             rejects.append(Reject(source=p.name, raw=p.data.decode("latin-1"),
                                   reason=f"wrong_encoding: not valid {spec.format.encoding} at byte {e.start}"))
             continue
-        except (ValueError, TypeError, KeyError) as e:
+        except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as e:
             rejects.append(Reject(source=p.name, raw=p.data.decode("utf-8", "replace"),
                                   reason=f"malformed_json: {e}"))
             continue

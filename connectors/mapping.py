@@ -94,22 +94,27 @@ def check_records(spec: ConnectorSpec, records: list[dict]) -> tuple[DriftFindin
     return found, reasons
 
 
-def check_header(spec: ConnectorSpec, header: list[str], rows: int) -> tuple[DriftFindings, dict[int, list[str]]]:
-    """Drift in a tabular payload's header (every row shares it)."""
+def check_header(spec: ConnectorSpec, spans: list[tuple[list[str], int, int]]
+                 ) -> tuple[DriftFindings, dict[int, list[str]]]:
+    """Drift in tabular payloads' headers (all rows of a payload share it)."""
     found, reasons = DriftFindings(), {}
-    if not spec.fields or header is None or rows == 0:
+    if not spec.fields:
         return found, reasons
-    for k in set(header) - spec.fields.keys():
-        found.new_fields[k] += rows
-    for k in spec.fields.keys() - set(header):
-        found.missing_fields[k] += rows
-    why = []
-    if found.new_fields and spec.drift.new_field == "quarantine":
-        why.append(f"schema_drift: new field(s) {sorted(found.new_fields)}")
-    if found.missing_fields and spec.drift.missing_field == "quarantine":
-        why.append(f"schema_drift: missing field(s) {sorted(found.missing_fields)}")
-    if why:
-        reasons = {i: list(why) for i in range(rows)}
+    for header, start, rows in spans:
+        if rows == 0:
+            continue
+        new, missing = set(header) - spec.fields.keys(), spec.fields.keys() - set(header)
+        for k in new:
+            found.new_fields[k] += rows
+        for k in missing:
+            found.missing_fields[k] += rows
+        why = []
+        if new and spec.drift.new_field == "quarantine":
+            why.append(f"schema_drift: new field(s) {sorted(new)}")
+        if missing and spec.drift.missing_field == "quarantine":
+            why.append(f"schema_drift: missing field(s) {sorted(missing)}")
+        for i in range(start, start + rows) if why else ():
+            reasons[i] = list(why)
     return found, reasons
 
 
@@ -119,8 +124,8 @@ def to_text(spec: ConnectorSpec, decoded: Decoded, as_of: date | None) -> tuple[
     c = contract(spec.dataset)
     recs = decoded.records
     if isinstance(recs, pa.Table):
-        drift, reasons = check_header(spec, decoded.header if decoded.header is not None else recs.column_names,
-                                      recs.num_rows)
+        spans = decoded.spans or [(recs.column_names, 0, recs.num_rows)]
+        drift, reasons = check_header(spec, spans)
     else:
         drift, reasons = check_records(spec, recs)
     fn = spec.mapper()

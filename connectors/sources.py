@@ -78,20 +78,34 @@ def mark_taken(state: dict, unit: Unit, keep: int = 2000) -> dict:
 
 def file_drop_units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator[Unit]:
     """Files in ``drop_root/<folder>`` matching ``pattern``; files whose names share
-    the ``group`` regex's match are one unit (e.g. the pages of one catalogue fetch)."""
+    the ``group`` regex's match belong together (e.g. the pages of one catalogue
+    fetch). Pending groups are landed together, up to ``batch_files`` files and
+    256 MB, when their day does not matter to the rows (``as_of`` is not
+    ``file_day``): one validation and one commit instead of one per file."""
     folder = Path(connector_setting(spec.name, "folder", str(cfg.drop_root / spec.source.get("folder", spec.name))))
     group_re = re.compile(spec.source.get("group", r"^.*$"))
     groups: dict[str, list[Path]] = defaultdict(list)
     for p in filedrop.listing(folder, spec.source.get("pattern", "*")):
         m = group_re.search(p.name)
         groups[m.group(0) if m else p.name].append(p)
+    max_files = int(spec.source.get("batch_files", 31))
+    pending: list[tuple[str, list[Payload], str, date]] = []
     for key, paths in sorted(groups.items()):
         payloads = [Payload(p.name, p.read_bytes(), None) for p in paths]
         digest = _digest(payloads)
-        unit = Unit(id=f"{key}:{digest[:16]}", payloads=payloads, as_of=filedrop.day_of(paths[0]),
-                    mark={"files": {key: digest}})
-        if not taken(state, unit):
-            yield unit
+        if state.get("files", {}).get(key) != digest:
+            pending.append((key, payloads, digest, filedrop.day_of(paths[0])))
+    while pending:
+        take = [pending.pop(0)]
+        size = sum(len(p.data) for p in take[0][1])
+        while (pending and spec.as_of != "file_day" and len(take) < max_files
+               and size + sum(len(p.data) for p in pending[0][1]) <= 256 << 20):
+            size += sum(len(p.data) for p in pending[0][1])
+            take.append(pending.pop(0))
+        payloads = [p for _, ps, _, _ in take for p in ps]
+        first, last = take[0][0], take[-1][0]
+        yield Unit(id=f"{first}..{last}:{_digest(payloads)[:16]}" if len(take) > 1 else f"{first}:{take[0][2][:16]}",
+                   payloads=payloads, as_of=take[0][3], mark={"files": {k: d for k, _, d, _ in take}})
 
 
 def pending_files(spec: ConnectorSpec, cfg: Settings, state: dict) -> int:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hub.contracts import Contract
-from hub.identifiers import CHECKS
+from hub.identifiers import CHECKS, check_column
 from hub.regions import city as get_city
 
 _lock = threading.Lock()
@@ -107,8 +107,7 @@ def _derive(kind_args: tuple, table: pa.Table, lake) -> pa.Array:
     if kind == "prefix":
         return pc.utf8_slice_codeunits(col, 0, kind_args[2])
     if kind == "check":
-        fn = CHECKS[kind_args[2]]
-        return pa.array([fn(v) for v in col.to_pylist()], pa.bool_())
+        return check_column(kind_args[2], col)
     if kind == "not_before":
         later, earlier = col, table[kind_args[2]]
         return pc.greater_equal(later, earlier)  # null when either is null: not judged
