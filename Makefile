@@ -27,6 +27,7 @@ test: install
 bench: install
 	$(BIN)/python bench/catalog_ingest.py
 	$(BIN)/python bench/kafka_events.py
+	$(BIN)/python bench/connector_ingest.py
 
 clean:
 	rm -rf var .pytest_cache

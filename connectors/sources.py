@@ -82,19 +82,8 @@ def file_drop_units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator
     fetch). Pending groups are landed together, up to ``batch_files`` files and
     256 MB, when their day does not matter to the rows (``as_of`` is not
     ``file_day``): one validation and one commit instead of one per file."""
-    folder = Path(connector_setting(spec.name, "folder", str(cfg.drop_root / spec.source.get("folder", spec.name))))
-    group_re = re.compile(spec.source.get("group", r"^.*$"))
-    groups: dict[str, list[Path]] = defaultdict(list)
-    for p in filedrop.listing(folder, spec.source.get("pattern", "*")):
-        m = group_re.search(p.name)
-        groups[m.group(0) if m else p.name].append(p)
     max_files = int(spec.source.get("batch_files", 31))
-    pending: list[tuple[str, list[Payload], str, date]] = []
-    for key, paths in sorted(groups.items()):
-        payloads = [Payload(p.name, p.read_bytes(), None) for p in paths]
-        digest = _digest(payloads)
-        if state.get("files", {}).get(key) != digest:
-            pending.append((key, payloads, digest, filedrop.day_of(paths[0])))
+    pending = _pending_groups(spec, cfg, state)
     while pending:
         take = [pending.pop(0)]
         size = sum(len(p.data) for p in take[0][1])
@@ -108,8 +97,26 @@ def file_drop_units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator
                    payloads=payloads, as_of=take[0][3], mark={"files": {k: d for k, _, d, _ in take}})
 
 
+def _pending_groups(spec: ConnectorSpec, cfg: Settings, state: dict) -> list[tuple[str, list[Payload], str, date]]:
+    """(group key, payloads, digest, day) of every file group not taken yet, oldest name first."""
+    folder = Path(connector_setting(spec.name, "folder", str(cfg.drop_root / spec.source.get("folder", spec.name))))
+    group_re = re.compile(spec.source.get("group", r"^.*$"))
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for p in filedrop.listing(folder, spec.source.get("pattern", "*")):
+        m = group_re.search(p.name)
+        groups[m.group(0) if m else p.name].append(p)
+    pending = []
+    for key, paths in sorted(groups.items()):
+        payloads = [Payload(p.name, p.read_bytes(), None) for p in paths]
+        digest = _digest(payloads)
+        if state.get("files", {}).get(key) != digest:
+            pending.append((key, payloads, digest, filedrop.day_of(paths[0])))
+    return pending
+
+
 def pending_files(spec: ConnectorSpec, cfg: Settings, state: dict) -> int:
-    return sum(1 for _ in file_drop_units(spec, cfg, state)) if spec.source.kind == "file_drop" else 0
+    """Deliveries (files, or file groups) waiting in the drop folder."""
+    return len(_pending_groups(spec, cfg, state)) if spec.source.kind == "file_drop" else 0
 
 
 # -- HTTP ---------------------------------------------------------------------------
@@ -229,7 +236,7 @@ def sql_units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator[Unit]
     url = connector_setting(spec.name, "url", spec.source.get("url", ""))
     if not url:
         return
-    query, wm = spec.source["query"], spec.source["watermark"]
+    query, wm = spec.source.get("query"), spec.source.get("watermark")
     chunk = int(spec.source.get("chunk", 50_000))
     cursor = state.get("cursor", spec.source.get("start", ""))
     engine = create_engine(url)

@@ -42,7 +42,8 @@ def status(lake: Lake | None = None, cfg: Settings | None = None) -> list[dict]:
     for spec in registry().values():
         mine = [r for r in history if r["connector"] == spec.name]
         last = mine[0] if mine else None
-        with_data = next((r for r in mine if r["status"] == "ok" and r["landed"] > 0), None)
+        # fresh: the source delivered within its cycle (rows received, landed now or before)
+        with_data = next((r for r in mine if r["status"] == "ok" and r["received"] > 0), None)
         last_data = with_data["finished_at"] if with_data else None
         fresh = None if last_data is None else (now - last_data) <= timedelta(hours=spec.freshness_hours)
         out.append({

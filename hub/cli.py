@@ -89,10 +89,19 @@ def simulate_cameras(
             server.shutdown()
 
 
+def _drift_note(drift: dict | None) -> str:
+    """+new −missing ~type-changed fields, compactly."""
+    if not drift:
+        return ""
+    parts = [f"+{k}" for k in drift.get("new_fields", {})] + [f"-{k}" for k in drift.get("missing_fields", {})]
+    parts += [f"~{k.split(':')[0]}" for k in drift.get("type_changes", {})]
+    return "drift " + " ".join(parts) if parts else ""
+
+
 def _run_table(reports) -> Table:
     table = Table("connector", "units", "received", "landed", "quarantined", "already landed", "note")
     for name, r in reports.items():
-        note = r.skipped or ("drift: " + json.dumps(r.drift.as_dict(), ensure_ascii=False) if r.drift else "")
+        note = r.skipped or (_drift_note(r.drift.as_dict()) if r.drift else "")
         table.add_row(name, str(r.units), str(r.received), str(r.landed), str(r.quarantined),
                       str(r.already_landed), note)
     return table
@@ -145,9 +154,9 @@ def connectors_status(as_json: bool = typer.Option(False, "--json")):
     table = Table("connector", "last run", "result", "landed", "quarantined", "lag", "last data", "fresh", "drift")
     for r in rows:
         fresh = {True: "[green]fresh[/green]", False: "[red]stale[/red]", None: "-"}[r["fresh"]]
-        table.add_row(r["connector"], str(r["last_run"] or "never"), r["result"], str(r["landed"]),
+        table.add_row(r["connector"], str(r["last_run"] or "never")[:19], r["result"][:60], str(r["landed"]),
                       str(r["quarantined"]), str(r["lag"] if r["lag"] is not None else "-"),
-                      str(r["last_data"] or "-"), fresh, json.dumps(r["drift"], ensure_ascii=False) if r["drift"] else "")
+                      str(r["last_data"] or "-")[:19], fresh, _drift_note(r["drift"]))
     console.print(table)
 
 
@@ -287,18 +296,15 @@ def run(seed: int = 1, day: Optional[str] = typer.Option(None, help="YYYY-MM-DD;
     cfg = settings()
     the_day = date.fromisoformat(day) if day else _yesterday()
     with _progress() as prog:
-        task = prog.add_task("demo", total=7)
+        task = prog.add_task("demo", total=10)
 
         def step(msg: str) -> None:
             prog.update(task, description=msg)
             prog.advance(task)
 
         result = demo.run(default_lake(), cfg, the_day, seed=seed, progress=step)
-        prog.update(task, description="demo data ready", completed=7)
-    table = Table("dataset", "received", "landed", "quarantined")
-    for name, r in result.reports.items():
-        table.add_row(name, str(r.received), str(r.landed), str(r.quarantined))
-    console.print(table)
+        prog.update(task, description="demo data ready", completed=10)
+    console.print(_run_table(result.reports))
     county, token = next((k, v) for k, v in result.tokens.items() if k.startswith("demo-county"))
     base = f"http://{cfg.api_host}:{cfg.api_port}"
     console.print(f"\n{result.indicators} indicator values computed for {the_day}. Try:\n")

@@ -59,10 +59,52 @@ def run(lake: Lake, cfg: Settings, day: date, seed: int = 1, progress=None) -> D
     else:
         step("landing status events (file drop; set CITYHUB_KAFKA_BOOTSTRAP to use Kafka)")
         out.reports["camera_status_drop"] = connectors.run("camera_status_drop", lake, cfg)
+    _other_feeds(lake, cfg, day, seed, out, step)
     step("computing indicators")
     out.indicators = len(compute(lake, cfg.city, day))
     out.tokens = demo_tokens(cfg)
     return out
+
+
+def _other_feeds(lake: Lake, cfg: Settings, day: date, seed: int, out: DemoResult, step) -> None:
+    """Traffic signals (inventory over HTTP, controller events), medical
+    institutions (FHIR over HTTP, a month of visit counts) and social-security
+    records (GB18030 CSV drops), each through its declared connectors."""
+    from datetime import timedelta
+
+    from hub.simulator import medical, social_security, traffic
+
+    step("traffic signals: inventory over HTTP (paged JSON), controller events")
+    tw = traffic.generate(traffic.TrafficConfig(city=cfg.city, seed=seed, day=day))
+    traffic.write_drop(tw, cfg.drop_root)
+    server, url = traffic.serve_inventory(tw)
+    os.environ["CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL"] = url
+    try:
+        out.reports["traffic_intersections_http"] = connectors.run("traffic_intersections_http", lake, cfg)
+    finally:
+        os.environ.pop("CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL", None)
+        server.shutdown()
+    for name in ("traffic_intersections_drop", "traffic_signal_events_drop"):
+        out.reports[name] = connectors.run(name, lake, cfg)
+
+    step("medical institutions: FHIR Organization search over HTTP, 30 days of visit counts")
+    mw = medical.generate(medical.MedicalConfig(city=cfg.city, seed=seed, start=day - timedelta(days=29), days=30))
+    medical.write_drop(mw, cfg.drop_root)
+    server, url = medical.serve_registry(mw)
+    os.environ["CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL"] = url
+    try:
+        out.reports["medical_institutions_http"] = connectors.run("medical_institutions_http", lake, cfg, as_of=day)
+    finally:
+        os.environ.pop("CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL", None)
+        server.shutdown()
+    for name in ("medical_institutions_drop", "medical_visits_drop"):
+        out.reports[name] = connectors.run(name, lake, cfg)
+
+    step("social-security business records: GB18030 CSV drops")
+    sw = social_security.generate(social_security.SocialSecurityConfig(
+        city=cfg.city, seed=seed, start=day - timedelta(days=29), days=30))
+    social_security.write_drop(sw, cfg.drop_root)
+    out.reports["social_security_records_drop"] = connectors.run("social_security_records_drop", lake, cfg)
 
 
 def demo_tokens(cfg: Settings) -> dict[str, str]:

@@ -42,6 +42,9 @@ REASONS = {
     # injected by this module into CSV drops the simulators deliver clean
     "csv_short_line": {"malformed_csv"}, "csv_bad_device_id": {"device_id_length"},
     "csv_unknown_region": {"unknown_region"}, "csv_bad_longitude": {"bad_longitude"},
+    # the example SQL feed
+    "bus_unknown_region": {"unknown_region"}, "bus_bad_flag": {"bad_e_board", "schema_drift"},
+    "bus_duplicate": {"duplicate_key"},
 }
 # fault kind -> the drift finding it must produce (the row still lands)
 DRIFT = {"new_field": "new_fields", "missing_field": "missing_fields", "extra_column": "new_fields"}
@@ -229,13 +232,58 @@ def social_security(name: str, clean: bool) -> Delivery:
     return Delivery(deliver, w.faults, lambda f: str(f["key"]))
 
 
+# -- the example SQL feed (docs/connectors.md) -----------------------------------------------
+
+
+def bus_stops(name: str, clean: bool) -> Delivery:
+    """A transit company's SQLite database with a stop_boards table."""
+    import random
+    import sqlite3
+
+    from hub.regions import city
+
+    rng = random.Random(7)
+    counties = list(city("371400").counties)
+    rows, faults = [], []
+    for i in range(600):
+        rows.append((f"BS{i:05d}", f"站{i}", rng.choice(counties), int(rng.random() < 0.4), rng.randint(1, 12),
+                     f"2026-11-{1 + i % 22:02d} {i % 24:02d}:{i % 60:02d}:00"))
+    if not clean:
+        for i, kind in enumerate(["bus_unknown_region", "bus_bad_flag", "bus_duplicate"] * 2):
+            sid = f"BX{i:05d}"
+            row = [sid, f"坏站{i}", counties[0], 1, 3, f"2026-11-23 0{i}:00:00"]
+            if kind == "bus_unknown_region":
+                row[2] = "371499"
+            elif kind == "bus_bad_flag":
+                row[3] = "maybe"
+            else:
+                rows.append(tuple(row))
+                row[5] = f"2026-11-23 0{i}:30:00"
+            rows.append(tuple(row))
+            faults.append({"source": "sql", "kind": kind, "key": sid, "expect": "quarantine"})
+
+    def deliver(drop: Path, bootstrap: str | None):
+        drop.mkdir(parents=True, exist_ok=True)
+        db = drop / f"transit-{uuid.uuid4().hex[:6]}.db"
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE stop_boards (stop_id TEXT, stop_name TEXT, county_code TEXT, has_e_board, "
+                    "route_count INTEGER, updated_at TEXT)")
+        con.executemany("INSERT INTO stop_boards VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.commit()
+        con.close()
+        return _set_env(CITYHUB_BUS_STOP_BOARDS_SQL_URL=f"sqlite:///{db}")
+
+    return Delivery(deliver, faults, lambda f: str(f["key"]))
+
+
 def _topic(bootstrap: str | None, topic: str) -> None:
     from connectors.kafka_admin import ensure_topic
     assert bootstrap, "a Kafka connector needs the broker fixture"
     ensure_topic(bootstrap, topic, partitions=2)
 
 
-FEEDS = {"camera_": cameras, "traffic_": traffic, "medical_": medical, "social_security_": social_security}
+FEEDS = {"camera_": cameras, "traffic_": traffic, "medical_": medical, "social_security_": social_security,
+         "bus_stop_boards_": bus_stops}
 
 
 def delivery(name: str, clean: bool = False) -> Delivery:
