@@ -20,21 +20,18 @@ import csv
 import gc
 import io
 import json
-import os
 import random
-import tempfile
-import threading
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 from hub.regions import City
 from hub.regions import city as get_city
+from hub.simulator.common import serve_http, unknown_county_code, write_atomic
 
 # --------------------------------------------------------------------------- config
 
@@ -176,13 +173,6 @@ def _owner(c: City, county: str, industry: str) -> str:
     return _police_owner(c, county)
 
 
-def _unknown_civil_code(c: City) -> str:
-    """A county-looking code under the city's prefix that the city does not declare."""
-    for n in range(99, 0, -1):
-        code = f"{c.code[:4]}{n:02d}"
-        if code not in c.counties and code != c.code:
-            return code
-    raise ValueError(f"no undeclared county code left under {c.code}")
 
 
 # ------------------------------------------------------------------ structure (by seed)
@@ -351,7 +341,7 @@ def _inject_catalog_faults(rng: random.Random, items: list[dict], cfg: SimConfig
     taken: set[int] = set()
     ids = {it["DeviceID"] for it in items}
     counties = list(c.counties)
-    unknown = _unknown_civil_code(c)
+    unknown = unknown_county_code(c)
     manifest: list[dict] = []
 
     def unique(candidate: str, prefix: str, rest: str) -> str:
@@ -688,21 +678,6 @@ def _generate(cfg: SimConfig) -> CameraWorld:
 # ------------------------------------------------------------------ delivery
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
-    """Write via a hidden temp file in the same directory, then rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _csv_bytes(rows: list[dict], fields: list[str]) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -721,19 +696,19 @@ def write_drop(world: CameraWorld, drop_root: Path,
     base = Path(drop_root) / "cameras"
     out: dict[str, list[Path]] = {}
     if "key_areas" in parts:
-        out["key_areas"] = [_write_atomic(base / "key_areas" / f"key_areas_{tag}.csv",
+        out["key_areas"] = [write_atomic(base / "key_areas" / f"key_areas_{tag}.csv",
                                           _csv_bytes(world.key_areas, KEY_AREA_FIELDS))]
     if "registry" in parts:
-        out["registry"] = [_write_atomic(base / "registry" / f"registry_{tag}.csv",
+        out["registry"] = [write_atomic(base / "registry" / f"registry_{tag}.csv",
                                          _csv_bytes(world.registry, REGISTRY_FIELDS))]
     if "catalog" in parts:
-        out["catalog"] = [_write_atomic(base / "catalog" / f"catalog_{tag}_p{n:04d}.xml", page)
+        out["catalog"] = [write_atomic(base / "catalog" / f"catalog_{tag}_p{n:04d}.xml", page)
                           for n, page in enumerate(world.catalog_pages, 1)]
     if "status" in parts:
         lines = "".join(event_line(ev) + "\n" for ev in world.events)
-        out["status"] = [_write_atomic(base / "status" / f"status_{tag}.jsonl", lines.encode("utf-8"))]
+        out["status"] = [write_atomic(base / "status" / f"status_{tag}.jsonl", lines.encode("utf-8"))]
     manifest = json.dumps(world.faults, ensure_ascii=False, indent=1).encode("utf-8")
-    out["faults"] = [_write_atomic(base / f"faults_{tag}.json", manifest)]
+    out["faults"] = [write_atomic(base / f"faults_{tag}.json", manifest)]
     return out
 
 
@@ -743,36 +718,17 @@ def serve_catalog(pages: list[bytes], host: str = "127.0.0.1", port: int = 0) ->
     Returns the server, already serving in a daemon thread, and its base URL;
     call ``server.shutdown()`` when done.
     """
+    def catalog(query: dict[str, str]) -> tuple[int, bytes, str]:
+        try:
+            page = int(query.get("page", "1"))
+        except ValueError:
+            return 400, b"page must be an integer\n", "text/plain; charset=utf-8"
+        if not 1 <= page <= len(pages):
+            return 404, f"no page {page} (1..{len(pages)})\n".encode(), "text/plain; charset=utf-8"
+        # No charset: the XML declaration governs, as with the real platform.
+        return 200, pages[page - 1], "application/xml"
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-            url = urlsplit(self.path)
-            if url.path != "/catalog":
-                return self._reply(404, b"not found\n", "text/plain; charset=utf-8")
-            try:
-                page = int(parse_qs(url.query).get("page", ["1"])[0])
-            except ValueError:
-                return self._reply(400, b"page must be an integer\n", "text/plain; charset=utf-8")
-            if not 1 <= page <= len(pages):
-                return self._reply(404, f"no page {page} (1..{len(pages)})\n".encode(), "text/plain; charset=utf-8")
-            # No charset: the XML declaration governs, as with the real platform.
-            self._reply(200, pages[page - 1], "application/xml")
-
-        def _reply(self, code: int, body: bytes, ctype: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args) -> None:  # quiet
-            pass
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="camera-catalog", daemon=True).start()
-    bound_host, bound_port = server.server_address[:2]
-    return server, f"http://{bound_host}:{bound_port}"
+    return serve_http({"/catalog": catalog}, host=host, port=port)
 
 
 def publish_events(events: list[dict], bootstrap: str, topic: str) -> int:

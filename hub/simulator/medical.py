@@ -40,7 +40,7 @@ import numpy as np
 
 from hub.regions import City
 from hub.regions import city as get_city
-from hub.simulator.common import serve_http, write_atomic
+from hub.simulator.common import serve_http, write_atomic, unknown_county_code
 
 # --------------------------------------------------------------------------- config
 
@@ -194,13 +194,6 @@ def _new_uscc(rng: random.Random, prefix: str, region: str, used: set[str]) -> s
             return code
 
 
-def _unknown_region(c: City) -> str:
-    """A county-looking code under the city's prefix that the city does not declare."""
-    for n in range(99, 0, -1):
-        code = f"{c.code[:4]}{n:02d}"
-        if code not in c.counties and code != c.code:
-            return code
-    raise ValueError(f"no undeclared county code left under {c.code}")
 
 
 # ------------------------------------------------------------------ the registry (by seed)
@@ -350,7 +343,7 @@ def _inject_registry_faults(rng: random.Random, orgs: list[dict], cfg: MedicalCo
         return list(orgs), None, [], set()
     truncated = rng.randint(2, n // bs) if n // bs >= 2 else None
     lo, hi = ((truncated - 1) * bs, truncated * bs) if truncated else (0, 0)
-    unknown = _unknown_region(c)
+    unknown = unknown_county_code(c)
     faulted: dict[str, str] = {}
     manifest: list[dict] = []
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hub.regions import City, cities
 from hub.regions import city as get_city
-from hub.simulator.common import write_atomic
+from hub.simulator.common import write_atomic, unknown_county_code
 
 # --------------------------------------------------------------------------- config
 
@@ -186,13 +186,6 @@ def _county_table(c: City) -> tuple:
     return _table(list(c.counties), weights)
 
 
-def _unknown_region(c: City) -> str:
-    """A county-looking code under the city's prefix that the city does not declare."""
-    for n in range(99, 0, -1):
-        code = f"{c.code[:4]}{n:02d}"
-        if code not in c.counties and code != c.code:
-            return code
-    raise ValueError(f"no undeclared county code left under {c.code}")
 
 
 def file_name(cfg: SocialSecurityConfig, day: date) -> str:
@@ -423,7 +416,7 @@ def _apply_faults(world: SocialSecurityWorld, c: City, day: date, rows: list[dic
     if not plan:
         return
     rng = _day_rng(world, day, "mutations")
-    unknown = _unknown_region(c)
+    unknown = unknown_county_code(c)
     inserts: dict[int, list[dict]] = {}
     for i, kind, after in plan:
         row = rows[i]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hub.regions import City
 from hub.regions import city as get_city
-from hub.simulator.common import publish, serve_http, write_atomic
+from hub.simulator.common import publish, serve_http, write_atomic, unknown_county_code
 
 # --------------------------------------------------------------------------- config
 
@@ -138,13 +138,6 @@ def _stamp(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S+08:00")
 
 
-def _unknown_county_code(c: City) -> str:
-    """A county-looking code under the city's prefix that the city does not declare (…99 first)."""
-    for n in range(99, 0, -1):
-        code = f"{c.code[:4]}{n:02d}"
-        if code not in c.counties and code != c.code:
-            return code
-    raise ValueError(f"no undeclared county code left under {c.code}")
 
 
 def _pick_names(rng: random.Random, words: list[str], suffixes: tuple[str, ...], n: int,
@@ -238,7 +231,7 @@ def _inject_inventory_faults(rng: random.Random, items: list[dict], cfg: Traffic
     name_count: dict[str, int] = {}
     for it in items:
         name_count[it["name"]] = name_count.get(it["name"], 0) + 1
-    unknown_region = _unknown_county_code(c)
+    unknown_region = unknown_county_code(c)
     manifest: list[dict] = []
     missing_no = 0
 
