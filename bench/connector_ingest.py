@@ -21,8 +21,49 @@ from pathlib import Path
 DAY = date(2026, 11, 22)
 
 
-def deliveries():
-    """name -> (description, deliver(drop_root) -> stop(), prerequisite connectors)"""
+NAMES = ("camera_registry", "camera_catalog_drop", "camera_status_drop", "camera_catalog_http",
+         "traffic_intersections_drop", "traffic_intersections_http", "traffic_signal_events_drop",
+         "medical_institutions_drop", "medical_institutions_http", "medical_visits_drop",
+         "social_security_records_drop")
+
+
+def _served_elsewhere(code: str, env_var: str):
+    """Start a simulator's HTTP server in its own process (as the real platform is
+    another machine), point the connector at it; returns stop()."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", code.format(port=port)], cwd=Path(__file__).resolve().parents[1])
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    os.environ[env_var] = f"http://127.0.0.1:{port}"
+    return proc.terminate
+
+
+# the serve expression carries a {port} placeholder, filled by _served_elsewhere
+SERVE = """
+import time
+from datetime import date, timedelta
+from hub.simulator import cameras, medical, traffic
+DAY = date(2026, 11, 22)
+{make}
+server, url = {serve}
+time.sleep(3600)
+"""
+
+
+def deliveries(wanted: str):
+    """name -> (description, deliver(drop_root) -> stop(), prerequisite connectors), for
+    the feed of ``wanted`` only: one simulated world in memory at a time, as in a
+    connector process (a heap full of other worlds slows every allocation)."""
     from hub.simulator import cameras, medical, social_security, traffic
 
     def cam(parts, **kw):
@@ -30,6 +71,9 @@ def deliveries():
         return w, lambda drop: (cameras.write_drop(w, drop, parts=parts), (lambda: None))[1]
 
     out = {}
+    feed = wanted.split("_")[0]
+    if feed != "camera":
+        return _others(wanted, feed)
     w, d = cam(("registry",), cameras_per_county=9100)
     out["camera_registry"] = (f"{len(w.registry):,} cameras, CSV", d, [])
     w, d = cam(("catalog",), cameras_per_county=10000, page_size=500)
@@ -38,12 +82,27 @@ def deliveries():
     out["camera_status_drop"] = (f"{len(w.events):,} events, JSON lines", d, [])
 
     def cam_http(drop):
-        server, url = cameras.serve_catalog(w_http.catalog_pages)
-        os.environ["CITYHUB_CAMERA_CATALOG_HTTP_URL"] = url
-        return server.shutdown
-    w_http = cameras.generate(cameras.SimConfig(day=DAY, fault_rate=0.005, cameras_per_county=10000, page_size=500))
-    out["camera_catalog_http"] = (f"{len(w_http.catalog_items):,} devices over HTTP", cam_http, [])
+        return _served_elsewhere(SERVE.format(
+            make="w = cameras.generate(cameras.SimConfig(day=DAY, fault_rate=0.005, cameras_per_county=10000, "
+                 "page_size=500))", serve="cameras.serve_catalog(w.catalog_pages, port={port})"),
+            "CITYHUB_CAMERA_CATALOG_HTTP_URL")
+    out["camera_catalog_http"] = ("100,958 devices over HTTP (server in its own process)", cam_http, [])
+    return out
 
+
+def _others(wanted: str, feed: str):
+    from hub.simulator import medical, social_security, traffic
+
+    out = {}
+    if feed == "traffic":
+        return _traffic(traffic)
+    if feed == "medical":
+        return _medical(medical)
+    return _social(social_security)
+
+
+def _traffic(traffic):
+    out = {}
     tw = traffic.generate(traffic.TrafficConfig(day=DAY, intersections_per_county=9000, fault_rate=0.005))
 
     def traffic_drop(drop):
@@ -51,15 +110,20 @@ def deliveries():
         return lambda: None
 
     def traffic_http(drop):
-        server, url = traffic.serve_inventory(tw)
-        os.environ["CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL"] = url
-        return server.shutdown
+        return _served_elsewhere(SERVE.format(
+            make="w = traffic.generate(traffic.TrafficConfig(day=DAY, intersections_per_county=9000, fault_rate=0.005))",
+            serve="traffic.serve_inventory(w, port={port})"),
+            "CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL")
     out["traffic_intersections_drop"] = (f"{len(tw.intersections):,} intersections, JSON", traffic_drop, [])
     out["traffic_intersections_http"] = (f"{len(tw.intersections):,} intersections, paged JSON over HTTP",
                                          traffic_http, [])
     out["traffic_signal_events_drop"] = (f"{len(tw.events):,} controller events, JSON lines", traffic_drop,
                                          ["traffic_intersections_drop"])
+    return out
 
+
+def _medical(medical):
+    out = {}
     mw = medical.generate(medical.MedicalConfig(start=DAY - timedelta(days=29), days=30,
                                                 institutions_per_county=1800, fault_rate=0.005))
 
@@ -68,13 +132,19 @@ def deliveries():
         return lambda: None
 
     def med_http(drop):
-        server, url = medical.serve_registry(mw)
-        os.environ["CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL"] = url
-        return server.shutdown
+        return _served_elsewhere(SERVE.format(
+            make="w = medical.generate(medical.MedicalConfig(start=DAY - timedelta(days=29), days=30, "
+                 "institutions_per_county=1800, fault_rate=0.005))",
+            serve="medical.serve_registry(w, port={port})"),
+            "CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL")
     out["medical_institutions_drop"] = (f"{len(mw.organizations):,} FHIR Organizations", med_drop, [])
     out["medical_institutions_http"] = (f"{len(mw.organizations):,} FHIR Organizations over HTTP", med_http, [])
     out["medical_visits_drop"] = ("30 days of visit counts, CSV", med_drop, ["medical_institutions_drop"])
+    return out
 
+
+def _social(social_security):
+    out = {}
     sw = social_security.generate(social_security.SocialSecurityConfig(start=DAY - timedelta(days=9), days=10,
                                                                        records_per_day=12000, fault_rate=0.005))
 
@@ -97,9 +167,10 @@ def main() -> None:
     from hub.config import settings
     from hub.lake import Lake
 
-    for name, (what, deliver, before) in deliveries().items():
+    for name in NAMES:
         if args.only and name not in args.only:
             continue
+        what, deliver, before = deliveries(name)[name]
         with tempfile.TemporaryDirectory() as home:
             os.environ["CITYHUB_HOME"] = home
             cfg = settings()

@@ -13,12 +13,14 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
+import orjson
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from connectors import filedrop
@@ -172,28 +174,51 @@ def http_units(spec: ConnectorSpec, cfg: Settings, state: dict, count_items: Cal
                 while next_url and len(payloads) < 100_000:
                     r = _get(client, next_url, next_params)
                     payloads.append(Payload(str(r.url), r.content, r.charset_encoding))
-                    doc = r.json()
+                    doc = orjson.loads(r.content)
                     links = [l.get("url") for l in doc.get("link", []) if l.get("relation") == "next"]
                     next_url, next_params = (links[0], None) if links else (None, None)
             else:
-                page, expected, seen = 1, None, 0
                 page_param = paging.get("page_param", "page")
-                while page <= 100_000 and (expected is None or seen < expected):
+                parallel = int(spec.source.get("parallel_pages", 4))
+
+                def fetch(page: int) -> Payload | None:
                     try:
                         r = _get(client, url, {**params, page_param: page})
                     except httpx.HTTPStatusError as e:
                         if e.response.status_code == 404 and page > 1:
-                            break  # past the last page
+                            return None  # past the last page
                         raise
-                    payloads.append(Payload(str(r.url), r.content, r.charset_encoding))
-                    n = count_items(r.content)
-                    if style == "sumnum" and expected is None:
-                        expected = _sumnum(r.content)
-                    elif paging.get("total") and expected is None:
-                        try:
-                            expected = int(_path(json.loads(r.content), paging["total"]))
-                        except (ValueError, TypeError):
-                            expected = None
+                    return Payload(str(r.url), r.content, r.charset_encoding)
+
+                first = fetch(1)
+                payloads.append(first)
+                n1 = count_items(first.data) or 0
+                if style == "sumnum":
+                    expected = _sumnum(first.data)
+                elif paging.get("total"):
+                    try:
+                        expected = int(_path(orjson.loads(first.data), paging["total"]))
+                    except (ValueError, TypeError):
+                        expected = None
+                else:
+                    expected = None
+                page, seen = 2, n1
+                if expected is not None and n1 > 0 and parallel > 1:
+                    # the page count is known: fetch the rest concurrently, in order
+                    last = min(-(-expected // n1), 100_000)
+                    with ThreadPoolExecutor(parallel) as pool:
+                        for p in pool.map(fetch, range(2, last + 1)):
+                            if p is None:
+                                break
+                            payloads.append(p)
+                            seen += count_items(p.data) or 0
+                    page = last + 1
+                while n1 and page <= 100_000 and (expected is None or seen < expected):
+                    p = fetch(page)  # a short page (or none of the above) leaves items to find
+                    if p is None:
+                        break
+                    payloads.append(p)
+                    n = count_items(p.data)
                     if n == 0 and style != "sumnum":
                         break
                     seen += n or 0

@@ -598,7 +598,7 @@ def write_drop(world: MedicalWorld, drop_root: Path, days: list[date] | None = N
     return out
 
 
-def serve_registry(world: MedicalWorld, fail_every: int = 0) -> tuple[ThreadingHTTPServer, str]:
+def serve_registry(world: MedicalWorld, fail_every: int = 0, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
     """Serve ``GET /fhir/Organization?_count=N&_offset=M`` as the regional platform does;
     returns ``(server, base_url)``, call ``server.shutdown()`` when done.
 
@@ -621,6 +621,6 @@ def serve_registry(world: MedicalWorld, fail_every: int = 0) -> tuple[ThreadingH
             return 400, json.dumps(outcome).encode("utf-8"), FHIR_JSON
         return 200, render_bundle(world.organizations, offset, count, where["base"]), FHIR_JSON
 
-    server, url = serve_http({"/fhir/Organization": organizations}, fail_every=fail_every)
+    server, url = serve_http({"/fhir/Organization": organizations}, port=port, fail_every=fail_every)
     where["base"] = f"{url}/fhir"
     return server, url

@@ -471,7 +471,7 @@ def _parse_since(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=TZ)
 
 
-def serve_inventory(world: TrafficWorld, fail_every: int = 0):
+def serve_inventory(world: TrafficWorld, fail_every: int = 0, port: int = 0):
     """Serve ``GET /api/v1/intersections?page=&page_size=&updated_since=`` as the
     platform's REST API does; returns ``(server, base_url)``; call ``server.shutdown()``.
 
@@ -504,7 +504,7 @@ def serve_inventory(world: TrafficWorld, fail_every: int = 0):
         return _json(200, {"total": len(matching), "page": page, "page_size": size,
                            "items": matching[start:start + size]})
 
-    return serve_http({"/api/v1/intersections": intersections}, fail_every=fail_every)
+    return serve_http({"/api/v1/intersections": intersections}, port=port, fail_every=fail_every)
 
 
 def write_drop(world: TrafficWorld, drop_root: Path) -> dict[str, list[Path]]:
