@@ -82,14 +82,20 @@ def file_drop_units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator
     """Files in ``drop_root/<folder>`` matching ``pattern``; files whose names share
     the ``group`` regex's match belong together (e.g. the pages of one catalogue
     fetch). Pending groups are landed together, up to ``batch_files`` files and
-    256 MB, when their day does not matter to the rows (``as_of`` is not
-    ``file_day``): one validation and one commit instead of one per file."""
+    256 MB, when neither their day (``as_of: file_day``) nor a per-delivery
+    uniqueness (``batch_key``) matters: one validation and one commit instead of
+    one per file."""
+    from hub.contracts import contract
+
     max_files = int(spec.source.get("batch_files", 31))
+    c = contract(spec.dataset)
+    # deliveries combine only when neither their day nor their per-delivery uniqueness matters
+    combinable = spec.as_of != "file_day" and c.batch_key == c.key
     pending = _pending_groups(spec, cfg, state)
     while pending:
         take = [pending.pop(0)]
         size = sum(len(p.data) for p in take[0][1])
-        while (pending and spec.as_of != "file_day" and len(take) < max_files
+        while (pending and combinable and len(take) < max_files
                and size + sum(len(p.data) for p in pending[0][1]) <= 256 << 20):
             size += sum(len(p.data) for p in pending[0][1])
             take.append(pending.pop(0))

@@ -20,6 +20,8 @@ class Ratio:
     denominator: str
     weight: float = 1.0
     definition: str = ""
+    measure: str = "count(*)"
+    """What is counted over the rows: ``count(*)``, ``sum(visits)``, ``count(DISTINCT service)``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,14 +53,16 @@ def _parse(raw: dict, shared_views: dict[str, str]) -> Indicator:
     if "components" in raw:
         parts = tuple(Ratio(code=str(c["code"]), name_en=c.get("name_en", ""), numerator=c["numerator"],
                             denominator=c["denominator"], weight=float(c.get("weight", 1.0)),
-                            definition=" ".join(str(c.get("definition", "")).split()))
+                            definition=" ".join(str(c.get("definition", "")).split()),
+                            measure=c.get("measure", "count(*)"))
                       for c in raw["components"])
         total = sum(p.weight for p in parts)
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"indicator {code}: component weights sum to {total}, not 1")
     else:
         parts = (Ratio(code=code, name_en=raw["name_en"], numerator=raw["numerator"],
-                       denominator=raw["denominator"]),)
+                       denominator=raw["denominator"], measure=raw.get("measure", "count(*)"),
+                       definition=" ".join(str(raw.get("definition", "")).split())),)
     return Indicator(
         code=code, version=int(raw["version"]), name_zh=raw.get("name_zh", ""), name_en=raw["name_en"],
         unit=raw.get("unit", "ratio"), inputs=tuple(raw["inputs"]),

@@ -64,15 +64,21 @@ def parse_period(label: str) -> Period:
 def _bind(sql: str, p: Period) -> str:
     # the values are dates the engine made, never client text
     end_ts = datetime.combine(p.end, time.max)
+    start_ts = datetime.combine(p.start, time.min)
     return (sql.replace("$period_end_ts", f"TIMESTAMP '{end_ts.isoformat(sep=' ')}'")
+               .replace("$period_start_ts", f"TIMESTAMP '{start_ts.isoformat(sep=' ')}'")
                .replace("$period_start", f"DATE '{p.start.isoformat()}'")
                .replace("$period_end", f"DATE '{p.end.isoformat()}'"))
 
 
-def _counts(con, sql: str, c: City) -> dict[str, int]:
-    rows = con.execute(f"SELECT region, count(*) FROM ({sql}) GROUP BY region").fetchall()
-    per = {r: int(n) for r, n in rows if c.contains(r) and r != c.code}
-    per[c.code] = sum(per.values())
+def _counts(con, sql: str, c: City, measure: str) -> dict[str, float]:
+    """``measure`` (default ``count(*)``) over the counted rows, per county, and for
+    the city over all of the city's rows (a distinct count is not a sum of counties)."""
+    rows = con.execute(f"SELECT region, {measure} FROM ({sql}) GROUP BY region").fetchall()
+    per = {r: (n or 0) for r, n in rows if r in c.counties}
+    whole = con.execute(f"SELECT {measure} FROM ({sql}) WHERE region IN (SELECT region FROM city_counties)"
+                        ).fetchone()[0]
+    per[c.code] = whole or 0
     return per
 
 
@@ -81,10 +87,11 @@ def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
     """Values of ``ind`` for the city and each county over ``p``."""
     con, used = lake.connect(ind.inputs, snapshots)
     try:
+        con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
         for name, sql in ind.views:
             con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_bind(sql, p)}')
-        tallies = {part.code: (_counts(con, _bind(part.numerator, p), c),
-                               _counts(con, _bind(part.denominator, p), c)) for part in ind.parts}
+        tallies = {part.code: (_counts(con, _bind(part.numerator, p), c, part.measure),
+                               _counts(con, _bind(part.denominator, p), c, part.measure)) for part in ind.parts}
     finally:
         con.close()
     missing = [n for n, sid in used.items() if sid is None]
@@ -121,6 +128,7 @@ def _ratio(part: Ratio, num: int, den: int, region: str, p: Period, missing: lis
         value = None
     else:
         why, value = None, num / den
+    num, den = (int(x) if float(x).is_integer() else float(x) for x in (num, den))
     return {"code": part.code, "name": part.name_en, "weight": part.weight,
             "numerator": num, "denominator": den, "value": value, "reason": why}
 
