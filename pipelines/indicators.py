@@ -22,13 +22,13 @@ from hub.indicators import Indicator, Ratio, indicator, indicators
 from hub.lake import Lake, now_cst
 from hub.regions import City, city as get_city
 
-PERIOD_KINDS = ("day", "month", "year")
+PERIOD_KINDS = ("day", "month", "year", "now")
 
 
 @dataclass(frozen=True)
 class Period:
     label: str
-    """``YYYY-MM-DD``, ``YYYY-MM`` (month to date) or ``YYYY`` (year to date)."""
+    """``YYYY-MM-DD``, ``YYYY-MM`` (month to date), ``YYYY`` (year to date) or ``now``."""
     start: date
     end: date
 
@@ -40,6 +40,8 @@ def period(kind: str, day: date) -> Period:
         return Period(f"{day:%Y-%m}", day.replace(day=1), day)
     if kind == "year":
         return Period(f"{day:%Y}", day.replace(month=1, day=1), day)
+    if kind == "now":  # today so far: recomputed whenever data lands
+        return Period("now", day, day)
     raise ValueError(f"unknown period kind {kind!r} (known: {', '.join(PERIOD_KINDS)})")
 
 
@@ -140,9 +142,12 @@ def compute(lake: Lake, city_code: str, day: date, codes: list[str] | None = Non
     c = get_city(city_code)
     run_at = now_cst()
     out: list[dict] = []
+    today = run_at.date()
     for code in codes or list(indicators()):
         ind = indicator(code)
         for kind in kinds:
+            if kind == "now" and day != today:
+                continue  # "now" is today's, not a past day's
             out.extend(evaluate(lake, ind, c, period(kind, day)))
     for r in out:
         r["computed_at"] = run_at
@@ -164,3 +169,59 @@ def latest(lake: Lake, code: str | None = None, region: str | None = None,
            + "QUALIFY row_number() OVER (PARTITION BY code, region, period ORDER BY computed_at DESC) = 1 "
            "ORDER BY code, region, period")
     return lake.query(sql, ["indicator_values"], params).to_pylist()
+
+
+class EvidenceError(ValueError):
+    pass
+
+
+def evidence(lake: Lake, code: str, region: str, period_label: str, side: str,
+             component: str | None = None, limit: int = 1000) -> dict:
+    """The rows behind the latest stored value's numerator or denominator: the
+    declared query re-run over the very snapshots the value recorded."""
+    if side not in ("numerator", "denominator"):
+        raise EvidenceError("side must be numerator or denominator")
+    ind = indicator(code)
+    if ind.composite:
+        if component is None:
+            raise EvidenceError(f"indicator {code} is a weighted mix of "
+                                f"{', '.join(p.code for p in ind.parts)}: name one with component=")
+        try:
+            part = ind.part(component)
+        except KeyError:
+            raise EvidenceError(f"indicator {code} has no component {component!r}") from None
+    else:
+        part = ind.parts[0]
+    stored = latest(lake, code=code, region=region, period_label=period_label)
+    if not stored:
+        raise LookupError(f"no stored value of indicator {code} for {region} over {period_label}")
+    value = stored[0]
+    snapshots = json.loads(value["inputs"])
+    p = Period(value["period"], value["period_start"], value["period_end"])
+    c = _city_of(region)
+    con, _ = lake.connect(ind.inputs, snapshots)
+    try:
+        con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
+        for name, sql in ind.views:
+            con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_bind(sql, p)}')
+        sql = _bind(part.numerator if side == "numerator" else part.denominator, p)
+        regions = list(c.counties) if region == c.code else [region]
+        where = f"region IN ({', '.join('?' for _ in regions)})"
+        total = con.execute(f"SELECT {part.measure} FROM ({sql}) WHERE {where}", regions).fetchone()[0] or 0
+        rows = con.execute(f"SELECT * FROM ({sql}) WHERE {where} ORDER BY ALL LIMIT {int(limit)}",
+                           regions).to_arrow_table()
+    finally:
+        con.close()
+    return {"code": code, "component": part.code, "region": region, "period": p.label, "side": side,
+            "measure": part.measure, "measured": total, "stored": value[side] if not ind.composite else None,
+            "snapshot_ids": snapshots, "definition_version": value["definition_version"],
+            "rows": rows.to_pylist(), "truncated": rows.num_rows >= limit}
+
+
+def _city_of(region: str) -> City:
+    from hub.regions import cities
+
+    for c in cities().values():
+        if c.contains(region):
+            return c
+    raise EvidenceError(f"region {region!r} is not a declared city or county")

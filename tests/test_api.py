@@ -174,3 +174,55 @@ def test_a_disabled_client_is_refused_at_once(hub):
     assert client.get("/v1/catalog", headers=h).status_code == 200
     cli("clients", "disable", "qihe-app")
     assert_problem(client.get("/v1/catalog", headers=h), 401, "disabled")
+
+
+def test_evidence_returns_the_rows_behind_a_stored_value(hub):
+    client, tokens, lake = hub
+    h = auth(tokens["scoring"])
+    stored = client.get("/v1/indicators", headers=h,
+                        params={"region": "371400", "code": "5", "period": "2026-11-22"}).json()["indicators"][0]
+    for side in ("numerator", "denominator"):
+        r = client.get("/v1/indicators/5/evidence", headers=h,
+                       params={"region": "371400", "period": "2026-11-22", "side": side, "limit": 10000})
+        assert r.status_code == 200, r.text
+        ev = r.json()
+        assert ev["measured"] == ev["stored"] == stored[side]
+        assert len(ev["rows"]) == stored[side] and not ev["truncated"]
+        assert ev["snapshot_ids"] == stored["inputs"]
+        assert len({row["device_id"] for row in ev["rows"]}) == len(ev["rows"])
+    # a county sees the evidence of its own values only
+    mine = client.get("/v1/indicators/5/evidence", headers=auth(tokens["county"]),
+                      params={"region": COUNTY, "period": "2026-11-22", "side": "denominator"}).json()
+    assert mine["rows"] and {row["region"] for row in mine["rows"]} == {COUNTY}
+    assert_problem(client.get("/v1/indicators/5/evidence", headers=auth(tokens["county"]),
+                              params={"region": OTHER, "period": "2026-11-22"}), 403)
+    # a weighted mix needs its component named
+    assert_problem(client.get("/v1/indicators/4/evidence", headers=h,
+                              params={"region": "371400", "period": "2026-11-22"}), 400, "4.1")
+    part = client.get("/v1/indicators/4/evidence", headers=h, params={
+        "region": "371400", "period": "2026-11-22", "component": "4.1", "side": "denominator"}).json()
+    assert part["component"] == "4.1" and part["measured"] == len(part["rows"]) > 0
+    assert_problem(client.get("/v1/indicators/99/evidence", headers=h,
+                              params={"region": "371400", "period": "2026-11-22"}), 404, "99")
+
+
+def test_star_readiness_and_export_for_the_scoring_layer(hub):
+    client, tokens, _ = hub
+    h = auth(tokens["scoring"])
+    ready = client.get("/v1/star-readiness", headers=h, params={"region": "371400"}).json()
+    assert "not from DB37/T 3890.1" in ready["thresholds_source"]
+    codes = {row["code"] for row in ready["indicators"]}
+    assert {"4", "5", "7", "18", "19", "20", "21"} <= codes
+    five = next(row for row in ready["indicators"] if row["code"] == "5")
+    assert five["period"] == "2026" and five["value"] is not None
+    assert five["stars_met"] == max([s for s, need in five["thresholds"].items() if five["value"] >= need] or [0],
+                                    key=int)
+    assert ready["stars_met_by_all"] == min(row["stars_met"] for row in ready["indicators"])
+
+    r = client.get("/v1/indicators/export", headers=h, params={"region": "371400", "period": "2026"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("指标编号,指标名称,指标名称(英文),区域代码,区域名称,统计周期,指标值,分子,分母")
+    assert any(line.startswith("5,重点公共区域视频监控联网率") and ",德州市,2026," in line for line in lines[1:])
+    body = client.get("/v1/indicators/export", headers=h, params={"format": "json", "period": "2026"}).json()
+    assert body["columns"][0] == "指标编号" and {row["区域代码"] for row in body["rows"]} >= {"371400", COUNTY}

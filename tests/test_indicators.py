@@ -154,3 +154,15 @@ def test_recomputing_from_the_same_snapshots_gives_the_same_value(fixture_lake):
     assert [r["components"] for r in pinned] == [r["components"] for r in first]
     now = {r["region"]: r for r in evaluate(fixture_lake, ind, city("371400"), period("day", DAY))}
     assert now["371402"]["value"] == pytest.approx(0.5 * 1 / 3 + 0.5 * 1 / 3)  # C2 went OFF at 20:00
+
+
+def test_now_is_today_so_far_and_only_today(fixture_lake):
+    from hub.lake import now_cst
+
+    past = compute(fixture_lake, "371400", DAY, codes=["5"])
+    assert "now" not in {r["period"] for r in past}
+    today = now_cst().date()
+    rows = {r["period"]: r for r in compute(fixture_lake, "371400", today, codes=["5"]) if r["region"] == "371400"}
+    assert rows["now"]["period_start"] == rows["now"]["period_end"] == today
+    # the registry delivered on 11-22 is still the latest list today: same counts as that day
+    assert (rows["now"]["numerator"], rows["now"]["denominator"]) == (3, 5)

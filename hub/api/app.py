@@ -19,7 +19,8 @@ from hub.config import settings
 from hub.contracts import contracts
 from hub.lake import default_lake
 from hub.regions import city as get_city
-from pipelines.indicators import latest
+from hub import scoring
+from pipelines.indicators import EvidenceError, evidence, latest
 
 app = FastAPI(
     title="CityHub API",
@@ -132,20 +133,77 @@ async def dataset_records(
                   "records": page.rows.to_pylist()})
 
 
+def _indicator_rows(p: Principal, region: str | None, code: str | None, period: str | None) -> tuple[str | None, list]:
+    label, _ = scope(p, region)
+    want_region = label if (region or p.role == "county") else None
+    rows = latest(default_lake(), code=code, region=want_region, period_label=period)
+    for r in rows:
+        r["inputs"] = json.loads(r["inputs"])
+        r["components"] = json.loads(r["components"]) if r["components"] else None
+    return want_region, rows
+
+
+@app.get("/v1/indicators/export", tags=["indicators"],
+         summary="Latest values in the standard's table shape (CSV or JSON)")
+def indicator_export(
+    p: Caller,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    period: Annotated[str | None, Query(pattern=r"^(\d{4}(-\d{2}){0,2}|now)$")] = None,
+    format: Annotated[str, Query(pattern=r"^(csv|json)$")] = "csv",
+):
+    want_region, rows = _indicator_rows(p, region, None, period)
+    table = scoring.export_rows(rows)
+    audit.record(p, "indicators.export", dataset="indicator_values",
+                 filters={"region": want_region, "period": period, "format": format}, rows=len(table))
+    if format == "json":
+        return _json({"columns": [zh for zh, _ in scoring.EXPORT_COLUMNS], "rows": table})
+    return Response(scoring.to_csv(table).encode("utf-8-sig"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="indicators.csv"'})
+
+
+@app.get("/v1/indicators/{code}/evidence", tags=["indicators"],
+         summary="The rows behind a stored value's numerator or denominator")
+def indicator_evidence(
+    code: str, p: Caller,
+    region: Annotated[str, Query(pattern=r"^\d{6}$")],
+    period: Annotated[str, Query(pattern=r"^(\d{4}(-\d{2}){0,2}|now)$")],
+    side: Annotated[str, Query(pattern=r"^(numerator|denominator)$")] = "numerator",
+    component: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+):
+    label, _ = scope(p, region)
+    try:
+        out = evidence(default_lake(), code, label, period, side, component, limit)
+    except KeyError as e:
+        raise Problem(404, str(e).strip("'\"")) from None
+    except LookupError as e:
+        raise Problem(404, str(e)) from None
+    except EvidenceError as e:
+        raise Problem(400, str(e)) from None
+    audit.record(p, "indicators.evidence", dataset="indicator_values",
+                 filters={"code": code, "region": label, "period": period, "side": side}, rows=len(out["rows"]))
+    return _json(out)
+
+
+@app.get("/v1/star-readiness", tags=["indicators"],
+         summary="Each indicator's year-to-date value against the star thresholds (configuration)")
+def star_readiness(p: Caller, region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None):
+    label, _ = scope(p, region)
+    rows = latest(default_lake(), region=label)
+    audit.record(p, "star-readiness", dataset="indicator_values", filters={"region": label}, rows=len(rows))
+    return _json(scoring.readiness(rows, label))
+
+
 @app.get("/v1/indicators", tags=["indicators"], summary="Latest indicator values with their evidence")
 def indicator_values(
     p: Caller,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     code: Annotated[str | None, Query(max_length=16)] = None,
-    period: Annotated[str | None, Query(pattern=r"^\d{4}(-\d{2}){0,2}$")] = None,
+    period: Annotated[str | None, Query(pattern=r"^(\d{4}(-\d{2}){0,2}|now)$")] = None,
 ):
-    label, _ = scope(p, region)
-    want_region = label if (region or p.role == "county") else None
-    rows = latest(default_lake(), code=code, region=want_region, period_label=period)
+    want_region, rows = _indicator_rows(p, region, code, period)
     out = []
     for r in rows:
-        r["inputs"] = json.loads(r["inputs"])
-        r["components"] = json.loads(r["components"]) if r["components"] else None
         r["evidence"] = {"definition_version": r["definition_version"], "snapshot_ids": r["inputs"],
                          "computed_at": r["computed_at"]}
         out.append(r)

@@ -1,0 +1,72 @@
+"""The scoring layer's view: star readiness against configurable thresholds, and
+the indicator table in the standard's shape (CSV or JSON)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from hub.indicators import indicators
+from hub.regions import cities
+from schemas import load_yaml
+
+EXPORT_COLUMNS = [("指标编号", "code"), ("指标名称", "name_zh"), ("指标名称(英文)", "name_en"), ("区域代码", "region"),
+                  ("区域名称", "region_name"), ("统计周期", "period"), ("指标值", "value"), ("分子", "numerator"),
+                  ("分母", "denominator"), ("无值原因", "reason"), ("定义版本", "definition_version"),
+                  ("数据快照", "inputs"), ("计算时间", "computed_at")]
+
+
+def thresholds(code: str) -> dict[int, float]:
+    doc = load_yaml("star_thresholds.yaml")
+    raw = doc.get("indicators", {}).get(code, doc["default"])
+    return {int(k): float(v) for k, v in raw.items()}
+
+
+def region_name(region: str) -> str:
+    for c in cities().values():
+        if c.contains(region):
+            return c.name_of(region)
+    return region
+
+
+def readiness(values: list[dict], region: str) -> dict:
+    """Each declared indicator's latest year-to-date value against its thresholds."""
+    by_code: dict[str, dict] = {}
+    for v in values:
+        if len(v["period"]) == 4 and v["region"] == region:
+            best = by_code.get(v["code"])
+            if best is None or (v["period"], v["computed_at"]) > (best["period"], best["computed_at"]):
+                by_code[v["code"]] = v
+    rows, stars = [], []
+    for code, ind in indicators().items():
+        v = by_code.get(code)
+        t = thresholds(code)
+        value = v["value"] if v else None
+        met = max((s for s, need in t.items() if value is not None and value >= need), default=0)
+        stars.append(met)
+        rows.append({"code": code, "name_zh": ind.name_zh, "name_en": ind.name_en, "period": v["period"] if v else None,
+                     "value": value, "reason": (v or {}).get("reason") or (None if v else "not computed yet"),
+                     "thresholds": t, "stars_met": met})
+    return {"region": region, "region_name": region_name(region),
+            "thresholds_source": load_yaml("star_thresholds.yaml").get("source"),
+            "stars_met_by_all": min(stars) if stars else 0, "indicators": rows}
+
+
+def export_rows(values: list[dict]) -> list[dict]:
+    inds = indicators()
+    out = []
+    for v in values:
+        ind = inds.get(v["code"])
+        row = {**v, "name_zh": ind.name_zh if ind else "", "name_en": ind.name_en if ind else v["name"],
+               "region_name": region_name(v["region"])}
+        out.append({zh: row.get(key) for zh, key in EXPORT_COLUMNS})
+    return out
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=[zh for zh, _ in EXPORT_COLUMNS], lineterminator="\r\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (json.dumps(v) if isinstance(v, dict) else ("" if v is None else v)) for k, v in r.items()})
+    return buf.getvalue()
