@@ -23,10 +23,14 @@ from hub.lake import Lake, register_view
 _SQL_TYPE = {"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
              "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
 # masks by field name hint; fields declare ``sensitivity: personal``
+# (a value too short to keep any of it hidden is masked whole)
 _MASKS = {
-    "id_number": "CASE WHEN {c} IS NULL THEN NULL ELSE left({c}, 4) || repeat('*', greatest(length({c}) - 8, 0)) || right({c}, 4) END",
-    "name": "CASE WHEN {c} IS NULL THEN NULL ELSE left({c}, 1) || repeat('*', greatest(length({c}) - 1, 1)) END",
-    "phone": "CASE WHEN {c} IS NULL THEN NULL ELSE left({c}, 3) || '****' || right({c}, 4) END",
+    "id_number": "CASE WHEN {c} IS NULL THEN NULL WHEN length({c}) < 15 THEN '***' "
+                 "ELSE left({c}, 4) || repeat('*', length({c}) - 8) || right({c}, 4) END",
+    "name": "CASE WHEN {c} IS NULL THEN NULL WHEN length({c}) < 2 THEN '*' "
+            "ELSE left({c}, 1) || repeat('*', length({c}) - 1) END",
+    "phone": "CASE WHEN {c} IS NULL THEN NULL WHEN length({c}) < 11 THEN '***' "
+             "ELSE left({c}, 3) || '****' || right({c}, 4) END",
     "default": "CASE WHEN {c} IS NULL THEN NULL ELSE '***' END",
 }
 
@@ -109,6 +113,9 @@ def read(cache: SnapshotCache, dataset: str, *, regions: list[str] | None, field
     after = None
     if cursor:
         sid, after = decode_cursor(cursor, c)
+        if sid is not None and cache.lake.table(dataset).snapshot_by_id(sid) is None:
+            raise RecordsError(400, "cursor refers to a snapshot this dataset does not have: "
+                                    "pass back the next_cursor of a previous page unchanged")
     where, params = [], []
     if regions is not None and c.region_field:
         where.append(f'"{c.region_field}" IN ({", ".join("?" for _ in regions)})')

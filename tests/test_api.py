@@ -226,3 +226,32 @@ def test_star_readiness_and_export_for_the_scoring_layer(hub):
     assert any(line.startswith("5,重点公共区域视频监控联网率") and ",德州市,2026," in line for line in lines[1:])
     body = client.get("/v1/indicators/export", headers=h, params={"format": "json", "period": "2026"}).json()
     assert body["columns"][0] == "指标编号" and {row["区域代码"] for row in body["rows"]} >= {"371400", COUNTY}
+
+
+def test_personal_fields_are_masked_and_crafted_cursors_refused(hub):
+    from connectors.runner import run
+    from hub.simulator import social_security
+
+    client, tokens, lake = hub
+    sw = social_security.generate(social_security.SocialSecurityConfig(start=DAY, days=1, records_per_day=300,
+                                                                       fault_rate=0))
+    social_security.write_drop(sw, settings().drop_root)
+    assert run("social_security_records_drop", lake).landed > 0
+    # conditional data: refused without a grant
+    assert_problem(client.get("/v1/datasets/social_security_records/records", headers=auth(tokens["county"])),
+                   403, "grant")
+    admin = cli("clients", "create", "--name", "city-admin", "--role", "admin")
+    rows = all_pages(client, admin, "/v1/datasets/social_security_records/records", region=COUNTY, limit=100)
+    assert rows and {r["region"] for r in rows} == {COUNTY}
+    for r in rows:
+        assert r["id_number"][:4] == r["id_number"][:4] and r["id_number"][4:14] == "*" * 10
+        assert len(r["id_number"]) == 18
+        assert r["phone"][3:7] == "****" and set(r["name"][1:]) == {"*"}
+    raw_ids = set(lake.query("SELECT id_number FROM social_security_records", ["social_security_records"])
+                  ["id_number"].to_pylist())
+    assert not raw_ids & {r["id_number"] for r in rows}
+    import base64
+    import json as _json
+    forged = base64.urlsafe_b64encode(_json.dumps({"s": 12345, "k": ["x", "2026-01-01"]}).encode()).decode().rstrip("=")
+    assert_problem(client.get("/v1/datasets/camera_registry/records", headers=auth(tokens["county"]),
+                              params={"cursor": forged}), 400, "snapshot")

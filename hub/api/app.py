@@ -117,6 +117,10 @@ async def dataset_records(
         raise Problem(404, f"no dataset {dataset!r}; see GET /v1/catalog for the datasets you may read")
     if cat.share_type == "not_shared" and p.role != "admin":
         raise Problem(403, f"category {cat.id} is not shared ({cat.legal_basis})")
+    if cat.share_type == "conditional" and p.role != "admin":
+        # grants (apply, approve, expire) are the next step; until then only admins read it
+        raise Problem(403, f"category {cat.id} is shared on condition: it needs an approved grant, "
+                           "which this client does not have")
     limit = min(limit, settings().max_page)
     label, regions = scope(p, region)
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
