@@ -73,7 +73,9 @@ def unit_batch(spec: ConnectorSpec, unit: sources.Unit, state: dict) -> tuple[Ba
     decoded = formats.decode(spec, unit.payloads)
     text, reasons, drift = to_text(spec, decoded, unit.as_of if spec.as_of != "none" else None)
     new_state = sources.mark_taken(state, unit)
-    if unit.cursor is not None:
+    whole_pages_refused = {r.source for r in decoded.rejects} & {p.name for p in unit.payloads}
+    if unit.cursor is not None and not whole_pages_refused:
+        # (a page that could not be read keeps the cursor where it was: its rows are fetched again)
         recs = decoded.records if isinstance(decoded.records, list) else decoded.records.to_pylist()
         cursor = unit.cursor(recs)
         if cursor is not None:

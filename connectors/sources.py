@@ -240,13 +240,33 @@ def http_units(spec: ConnectorSpec, cfg: Settings, state: dict, count_items: Cal
     field_name = incremental.get("field")
 
     def new_cursor(records: list[dict]) -> str | None:
-        values = [str(r[field_name]) for r in records if field_name and r.get(field_name) is not None]
-        return max(values + ([cursor] if cursor else [])) if values or cursor else None
+        """The latest timestamp seen (compared as instants, not as text); values that
+        are not timestamps never move the cursor."""
+        best = (_instant(cursor), cursor) if cursor and _instant(cursor) else None
+        for r in records:
+            v = r.get(field_name) if field_name else None
+            t = _instant(v) if isinstance(v, str) else None
+            if t is not None and (best is None or t > best[0]):
+                best = (t, v)
+        return best[1] if best else cursor
 
     unit = Unit(id=f"http:{key}:{digest[:16]}", payloads=payloads, as_of=day, mark={"http": {key: digest}},
                 cursor=new_cursor if field_name else None)
     if not taken(state, unit):
         yield unit
+
+
+def _instant(text: str | None):
+    """An ISO-8601 timestamp as an aware datetime (naive text is China time), else None."""
+    from datetime import datetime, timedelta, timezone
+
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone(timedelta(hours=8)))
 
 
 def _sumnum(data: bytes) -> int | None:

@@ -104,12 +104,18 @@ class Lake:
 
     # -- writing ----------------------------------------------------------------
 
-    @retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(20),
-           wait=wait_random_exponential(multiplier=0.02, max=1.0), reraise=True)
     def commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
-               state: dict | None = None) -> Commit:
+               state: dict | None = None, retry_conflicts: bool = True) -> Commit:
         """Append ``rows`` (sorted by the contract's keys) and, in the same atomic
-        commit, the connector's new ``state``. Retries when another writer won."""
+        commit, the connector's new ``state``. When another writer committed first,
+        retry — or, with ``retry_conflicts=False``, raise ``CommitFailedException``
+        so the caller can re-check its rows against what that writer landed."""
+        if not retry_conflicts:
+            return self._commit(name, rows, connector=connector, batch_id=batch_id, state=state)
+        return _RETRY(self._commit, name, rows, connector=connector, batch_id=batch_id, state=state)
+
+    def _commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
+                state: dict | None = None) -> Commit:
         c = contract(name)
         table = self.table(name)
         n = 0 if rows is None else rows.num_rows
@@ -156,6 +162,10 @@ class Lake:
             return con.sql(sql, params=params or None).to_arrow_table()
         finally:
             con.close()
+
+
+_RETRY = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(20),
+               wait=wait_random_exponential(multiplier=0.02, max=1.0), reraise=True)(lambda fn, *a, **kw: fn(*a, **kw))
 
 
 def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:

@@ -6,11 +6,13 @@ append-only: the code has no update or delete for it.
 """
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, create_engine,
                         event)
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 metadata = MetaData()
 
@@ -71,5 +73,12 @@ def engine(uri: str) -> Engine:
         def _wal(conn, _):  # concurrent readers with one writer, across API workers
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
-    metadata.create_all(eng)
+    for attempt in range(5):
+        try:
+            metadata.create_all(eng)  # checkfirst, but two processes can race past the check
+            break
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     return eng

@@ -11,12 +11,14 @@ rows are de-duplicated by (source, key, reason), data rows by the contract key.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.exceptions import CommitFailedException
 
 from hub.contracts import contract
 from hub.lake import Lake, now_cst
@@ -181,15 +183,25 @@ def assess(lake: Lake, batch: Batch, city: str) -> Assessment:
     return Assessment(rows=rows, quarantine=q_rows, report=report)
 
 
-def land(lake: Lake, batch: Batch, city: str) -> LandReport:
-    """Validate and commit ``batch``; see the module docstring for the guarantees."""
-    a = assess(lake, batch, city)
-    report = a.report
-    clock = _Clock(report.seconds)
-    _commit_quarantine(lake, batch, a.quarantine)
-    clock("quarantine")
-    commit = lake.commit(batch.dataset, a.rows, connector=batch.connector, batch_id=batch.batch_id,
-                         state=batch.state)
+def land(lake: Lake, batch: Batch, city: str, attempts: int = 10) -> LandReport:
+    """Validate and commit ``batch``; see the module docstring for the guarantees.
+    When another writer of the same dataset commits in between, the batch is
+    assessed again against what it landed, so two connectors landing the same
+    keys at once cannot both add them."""
+    for attempt in range(attempts):
+        a = assess(lake, batch, city)
+        report = a.report
+        clock = _Clock(report.seconds)
+        _commit_quarantine(lake, batch, a.quarantine)
+        clock("quarantine")
+        try:
+            commit = lake.commit(batch.dataset, a.rows, connector=batch.connector, batch_id=batch.batch_id,
+                                 state=batch.state, retry_conflicts=False)
+            break
+        except CommitFailedException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.2) * (attempt + 1))
     report.landed = commit.rows
     report.snapshot_id = commit.snapshot_id
     clock("commit")

@@ -155,3 +155,25 @@ def test_crash_between_quarantine_and_data_commit_replays_cleanly(lake, world, m
     good = {e["event_id"] for e in world.events if "_raw" not in e}
     assert counts(lake, "camera_status") == len(good) == report.landed
     assert counts(lake, "quarantine") == q_after_crash  # the replay did not quarantine twice
+
+
+def test_two_writers_landing_the_same_delivery_at_once_add_it_once(lake, world):
+    """Two processes (say a retried Airflow task and a manual run) take the same
+    files concurrently: the commit that loses the race re-checks against the
+    winner's rows instead of adding them again."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cmd = [sys.executable, "-m", "hub.cli", "ingest", "camera_registry", "camera_status_drop"]
+    procs = [subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    assert counts(lake, "camera_registry") == len(world.registry)
+    good = {e["event_id"] for e in world.events if "_raw" not in e}
+    assert counts(lake, "camera_status") == len(good)
+    ids = lake.query("SELECT count(DISTINCT event_id) AS n FROM camera_status", ["camera_status"])["n"][0].as_py()
+    assert ids == len(good)
