@@ -233,7 +233,9 @@ def _commit_quarantine(lake: Lake, batch: Batch, q_rows: list[dict]) -> None:
             table = con.sql(
                 "SELECT i.* FROM incoming i ANTI JOIN quarantine q ON q.dataset = i.dataset "
                 "AND q.source = i.source AND q.reason = i.reason "
-                "AND coalesce(q.record_key, '') = coalesce(i.record_key, '')").to_arrow_table()
+                "AND coalesce(q.record_key, '') = coalesce(i.record_key, '') "
+                # the same bytes refused again (a replay), not new bytes under an old name
+                "AND coalesce(q.raw, '') = coalesce(i.raw, '')").to_arrow_table()
         finally:
             con.close()
     if table.num_rows:
