@@ -30,6 +30,8 @@ from hub.config import Settings, settings
 from hub.contracts import Contract, contract
 
 NAMESPACE = "cityhub"
+ANY = object()
+"""No expectation about the table's current snapshot."""
 CST = timezone(timedelta(hours=8), "CST")
 STATE_PREFIX = "cityhub.state."
 
@@ -38,6 +40,11 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
     "write.parquet.compression-codec": "zstd",
+    # pyiceberg would otherwise re-apply a conflicting append on top of the other
+    # writer's commit by itself; the hub must see the conflict, so that landing can
+    # re-check its rows against what the other writer landed (Lake.commit retries
+    # whole commits itself where that is safe)
+    "commit.retry.num-retries": "0",
 }
 
 
@@ -105,19 +112,25 @@ class Lake:
     # -- writing ----------------------------------------------------------------
 
     def commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
-               state: dict | None = None, retry_conflicts: bool = True) -> Commit:
+               state: dict | None = None, retry_conflicts: bool = True, expect_snapshot=ANY) -> Commit:
         """Append ``rows`` (sorted by the contract's keys) and, in the same atomic
         commit, the connector's new ``state``. When another writer committed first,
         retry — or, with ``retry_conflicts=False``, raise ``CommitFailedException``
         so the caller can re-check its rows against what that writer landed."""
         if not retry_conflicts:
-            return self._commit(name, rows, connector=connector, batch_id=batch_id, state=state)
+            return self._commit(name, rows, connector=connector, batch_id=batch_id, state=state,
+                                expect_snapshot=expect_snapshot)
         return _RETRY(self._commit, name, rows, connector=connector, batch_id=batch_id, state=state)
 
     def _commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
-                state: dict | None = None) -> Commit:
+                state: dict | None = None, expect_snapshot=ANY) -> Commit:
         c = contract(name)
         table = self.table(name)
+        if expect_snapshot is not ANY:
+            current = table.current_snapshot()
+            if (current.snapshot_id if current else None) != expect_snapshot:
+                # another writer landed since the rows were checked: they must be checked again
+                raise CommitFailedException(f"{name} changed since snapshot {expect_snapshot}")
         n = 0 if rows is None else rows.num_rows
         with table.transaction() as tx:
             if n:
@@ -127,8 +140,10 @@ class Lake:
                 tx.append(data, snapshot_properties={
                     "cityhub.connector": connector, "cityhub.batch": batch_id, "cityhub.rows": str(n),
                 })
-            if state is not None:
-                tx.set_properties({STATE_PREFIX + connector: json.dumps(state, sort_keys=True)})
+            props = {} if state is None else {STATE_PREFIX + connector: json.dumps(state, sort_keys=True)}
+            props.update({k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v})
+            if props:
+                tx.set_properties(props)
         table = self.table(name)
         snap = table.current_snapshot()
         return Commit(table=name, snapshot_id=snap.snapshot_id if snap else None, rows=n)

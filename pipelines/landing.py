@@ -87,12 +87,12 @@ def _key_strings(t: pa.Table, key: tuple[str, ...]) -> list[str]:
     return joined.to_pylist()
 
 
-def _existing_keys(lake: Lake, name: str, rows: pa.Table) -> set[str]:
-    """Keys of ``rows`` already in the lake, looked up in the batch's time slice."""
+def _existing_keys(lake: Lake, name: str, rows: pa.Table, snapshot_id: int | None) -> set[str]:
+    """Keys of ``rows`` already in the lake at ``snapshot_id``, looked up in the batch's time slice."""
     c = contract(name)
-    if rows.num_rows == 0 or lake.snapshot_id(name) is None:
+    if rows.num_rows == 0 or snapshot_id is None:
         return set()
-    con, _ = lake.connect([name])
+    con, _ = lake.connect([name], {name: snapshot_id})
     try:
         con.register("incoming", rows.select(list(c.key) + ([c.time_field] if c.time_field else [])))
         on = " AND ".join(f'e."{k}" = i."{k}"' for k in c.key)
@@ -117,6 +117,8 @@ class Assessment:
     rows: pa.Table
     quarantine: list[dict]
     report: LandReport
+    snapshot_id: int | None = None
+    """The dataset's snapshot the rows were checked against."""
 
 
 def assess(lake: Lake, batch: Batch, city: str) -> Assessment:
@@ -126,6 +128,7 @@ def assess(lake: Lake, batch: Batch, city: str) -> Assessment:
     report = LandReport(dataset=batch.dataset, batch_id=batch.batch_id)
     n = batch.text.num_rows
     report.received = n + len(batch.rejects)
+    checked_against = lake.snapshot_id(batch.dataset)
 
     clock = _Clock(report.seconds)
     staged = stage(c, batch.text)
@@ -152,7 +155,7 @@ def assess(lake: Lake, batch: Batch, city: str) -> Assessment:
 
     good = [pos for pos in range(n) if pos not in reasons]
     rows = staged.table.take(pa.array(good, pa.int64())) if len(good) < n else staged.table
-    existing = _existing_keys(lake, batch.dataset, rows)
+    existing = _existing_keys(lake, batch.dataset, rows, checked_against)
     if existing:
         keep = []
         for pos in good:
@@ -180,7 +183,7 @@ def assess(lake: Lake, batch: Batch, city: str) -> Assessment:
             code = r.split(":", 1)[0]
             report.reasons[code] = report.reasons.get(code, 0) + 1
     report.quarantined = len(q_rows)
-    return Assessment(rows=rows, quarantine=q_rows, report=report)
+    return Assessment(rows=rows, quarantine=q_rows, report=report, snapshot_id=checked_against)
 
 
 def land(lake: Lake, batch: Batch, city: str, attempts: int = 10) -> LandReport:
@@ -196,7 +199,7 @@ def land(lake: Lake, batch: Batch, city: str, attempts: int = 10) -> LandReport:
         clock("quarantine")
         try:
             commit = lake.commit(batch.dataset, a.rows, connector=batch.connector, batch_id=batch.batch_id,
-                                 state=batch.state, retry_conflicts=False)
+                                 state=batch.state, retry_conflicts=False, expect_snapshot=a.snapshot_id)
             break
         except CommitFailedException:
             if attempt == attempts - 1:

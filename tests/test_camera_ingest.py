@@ -177,3 +177,27 @@ def test_two_writers_landing_the_same_delivery_at_once_add_it_once(lake, world):
     assert counts(lake, "camera_status") == len(good)
     ids = lake.query("SELECT count(DISTINCT event_id) AS n FROM camera_status", ["camera_status"])["n"][0].as_py()
     assert ids == len(good)
+
+
+def test_a_rival_commit_between_check_and_commit_is_caught(lake, world, monkeypatch):
+    """Deterministically: another writer lands the same rows after this batch was
+    checked against the lake but before it commits. The commit must notice that
+    the table moved, check again, and add nothing twice."""
+    import pipelines.landing as landing
+
+    real_assess = landing.assess
+    state = {"rival_done": False}
+
+    def assess_then_rival(lake_, batch, city):
+        a = real_assess(lake_, batch, city)
+        if not state["rival_done"] and batch.dataset == "camera_registry":
+            state["rival_done"] = True
+            rival = real_assess(lake_, batch, city)
+            lake_.commit(batch.dataset, rival.rows, connector="rival", batch_id="rival")
+        return a
+
+    monkeypatch.setattr(landing, "assess", assess_then_rival)
+    report = run("camera_registry", lake)
+    assert state["rival_done"]
+    assert counts(lake, "camera_registry") == len(world.registry)
+    assert report.landed == 0 and report.already_landed == len(world.registry)
