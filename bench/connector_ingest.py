@@ -64,7 +64,7 @@ def deliveries(wanted: str):
     """name -> (description, deliver(drop_root) -> stop(), prerequisite connectors), for
     the feed of ``wanted`` only: one simulated world in memory at a time, as in a
     connector process (a heap full of other worlds slows every allocation)."""
-    from hub.simulator import cameras, medical, social_security, traffic
+    from hub.simulator import cameras
 
     def cam(parts, **kw):
         w = cameras.generate(cameras.SimConfig(day=DAY, fault_rate=0.005, **kw))
@@ -93,7 +93,6 @@ def deliveries(wanted: str):
 def _others(wanted: str, feed: str):
     from hub.simulator import medical, social_security, traffic
 
-    out = {}
     if feed == "traffic":
         return _traffic(traffic)
     if feed == "medical":

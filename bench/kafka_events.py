@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 
 def free_port() -> int:

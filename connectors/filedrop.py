@@ -6,20 +6,11 @@ corrected re-delivery under the same name is taken again.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import date
 from pathlib import Path
 
 _DAY = re.compile(r"(?<!\d)(20\d{2})(\d{2})(\d{2})(?!\d)")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def listing(folder: Path, pattern: str) -> list[Path]:
@@ -39,10 +30,3 @@ def day_of(path: Path) -> date:
             pass
     return date.fromtimestamp(path.stat().st_mtime)
 
-
-def combined_sha(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.name.encode())
-        h.update(sha256(p).encode())
-    return h.hexdigest()

@@ -41,13 +41,8 @@ def decode_lines(lines: list[bytes], sources: list[str], fields: list[str]
         objs.append(obj)
         kept_sources.append(s)
         kept_lines.append(v)
-    table = pa.table({f: pa.array([_text(o.get(f)) for o in objs], pa.string()) for f in fields})
+    from connectors.mapping import text
+
+    table = pa.table({f: pa.array([text(o.get(f)) for o in objs], pa.string()) for f in fields})
     return table, kept_sources, kept_lines, rejects
 
-
-def _text(v) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)

@@ -136,10 +136,9 @@ def to_text(spec: ConnectorSpec, decoded: Decoded, as_of: date | None) -> tuple[
             out = pa.table({f: pa.array([text(r.get(f)) for r in out], pa.string()) for f in c.field_names
                             if any(f in r for r in out)}) if out else pa.table({})
     elif isinstance(recs, pa.Table):
-        cols = {}
-        for f, src in spec.columns.items():
-            cols[f] = recs[src].cast(pa.string()) if src in recs.column_names else pa.nulls(n, pa.string())
-        out = pa.table(cols) if cols else pa.table({})
+        from connectors.mappings.common import renamed
+
+        out = renamed(recs, spec)
     else:
         out = pa.table({f: pa.array([text(r.get(src)) for r in recs], pa.string())
                         for f, src in spec.columns.items()})

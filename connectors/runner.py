@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
@@ -138,7 +138,6 @@ def _run_kafka(spec: ConnectorSpec, lake: Lake, cfg: Settings, report: RunReport
     topic = connector_setting(spec.name, "topic", spec.source.get("topic", spec.name))
 
     def to_batch(values, srcs, batch_id, state):
-        unit = sources.Unit(id=batch_id, payloads=[], as_of=None)
         decoded = formats.Decoded(*_lines(spec, values, srcs))
         text, reasons, drift = to_text(spec, decoded, now_cst().date() if spec.as_of != "none" else None)
         report.drift.add(drift)
@@ -168,15 +167,7 @@ def dry_run(name: str, sample: Path, lake: Lake | None = None, cfg: Settings | N
     lake = lake or default_lake()
     unit = sources.Unit(id=f"sample:{sample.name}", as_of=now_cst().date(),
                         payloads=[sources.Payload(sample.name, sample.read_bytes(), None)])
-    if spec.source.kind == "kafka" or spec.format.kind == "jsonl":
-        values = [l for l in unit.payloads[0].data.splitlines() if l.strip()]
-        table, srcs, raw, rejects = _lines(spec, values, [f"{sample.name}:{i + 1}" for i in range(len(values))])
-        decoded = formats.Decoded(table, srcs, raw, rejects)
-        text, reasons, drift = to_text(spec, decoded, unit.as_of if spec.as_of != "none" else None)
-        batch = Batch(connector=spec.name, dataset=spec.dataset, batch_id=unit.id, text=text,
-                      sources=decoded.sources, raw=decoded.raw, rejects=decoded.rejects, row_reasons=reasons)
-    else:
-        batch, drift = unit_batch(spec, unit, {})
+    batch, drift = unit_batch(spec, unit, {})
     return assess(lake, batch, cfg.city), drift
 
 

@@ -27,7 +27,7 @@ from pyiceberg.table import Table
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from hub.config import Settings, settings
-from hub.contracts import Contract, contract
+from hub.contracts import contract
 
 NAMESPACE = "cityhub"
 ANY = object()

@@ -42,14 +42,9 @@ def run(lake: Lake, cfg: Settings, day: date, seed: int = 1, progress=None) -> D
     step("landing key areas and the camera registry (file drop)")
     for name in ("camera_key_areas", "camera_registry"):
         out.reports[name] = connectors.run(name, lake, cfg)
-    server, url = serve_catalog(world.catalog_pages)
-    os.environ["CITYHUB_CAMERA_CATALOG_HTTP_URL"] = url
-    try:
-        step(f"pulling the GB/T 28181 catalogue over HTTP from the simulated platform at {url}")
-        out.reports["camera_catalog_http"] = connectors.run("camera_catalog_http", lake, cfg, as_of=day)
-    finally:
-        os.environ.pop("CITYHUB_CAMERA_CATALOG_HTTP_URL", None)
-        server.shutdown()
+    step("pulling the GB/T 28181 catalogue over HTTP from the simulated platform")
+    out.reports["camera_catalog_http"] = _run_served("camera_catalog_http", serve_catalog(world.catalog_pages),
+                                                     lake, cfg, as_of=day)
     if use_kafka:
         topic = connector_setting("camera_status_kafka", "topic", connector("camera_status_kafka").source.get("topic"))
         step(f"publishing status events to Kafka topic {topic} and consuming them")
@@ -77,26 +72,16 @@ def _other_feeds(lake: Lake, cfg: Settings, day: date, seed: int, out: DemoResul
     step("traffic signals: inventory over HTTP (paged JSON), controller events")
     tw = traffic.generate(traffic.TrafficConfig(city=cfg.city, seed=seed, day=day))
     traffic.write_drop(tw, cfg.drop_root)
-    server, url = traffic.serve_inventory(tw)
-    os.environ["CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL"] = url
-    try:
-        out.reports["traffic_intersections_http"] = connectors.run("traffic_intersections_http", lake, cfg)
-    finally:
-        os.environ.pop("CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL", None)
-        server.shutdown()
+    out.reports["traffic_intersections_http"] = _run_served("traffic_intersections_http",
+                                                            traffic.serve_inventory(tw), lake, cfg)
     for name in ("traffic_intersections_drop", "traffic_signal_events_drop"):
         out.reports[name] = connectors.run(name, lake, cfg)
 
     step("medical institutions: FHIR Organization search over HTTP, 30 days of visit counts")
     mw = medical.generate(medical.MedicalConfig(city=cfg.city, seed=seed, start=day - timedelta(days=29), days=30))
     medical.write_drop(mw, cfg.drop_root)
-    server, url = medical.serve_registry(mw)
-    os.environ["CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL"] = url
-    try:
-        out.reports["medical_institutions_http"] = connectors.run("medical_institutions_http", lake, cfg, as_of=day)
-    finally:
-        os.environ.pop("CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL", None)
-        server.shutdown()
+    out.reports["medical_institutions_http"] = _run_served("medical_institutions_http", medical.serve_registry(mw),
+                                                           lake, cfg, as_of=day)
     for name in ("medical_institutions_drop", "medical_visits_drop"):
         out.reports[name] = connectors.run(name, lake, cfg)
 
@@ -105,6 +90,18 @@ def _other_feeds(lake: Lake, cfg: Settings, day: date, seed: int, out: DemoResul
         city=cfg.city, seed=seed, start=day - timedelta(days=29), days=30))
     social_security.write_drop(sw, cfg.drop_root)
     out.reports["social_security_records_drop"] = connectors.run("social_security_records_drop", lake, cfg)
+
+
+def _run_served(name: str, served, lake: Lake, cfg: Settings, **kw) -> connectors.RunReport:
+    """Run HTTP connector ``name`` against a simulator's ``(server, url)``, then stop it."""
+    server, url = served
+    env = f"CITYHUB_{name.upper()}_URL"
+    os.environ[env] = url
+    try:
+        return connectors.run(name, lake, cfg, **kw)
+    finally:
+        os.environ.pop(env, None)
+        server.shutdown()
 
 
 def demo_tokens(cfg: Settings) -> dict[str, str]:

@@ -6,6 +6,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.mappings.common import renamed
 from hub.lake import now_cst
 
 _WXH = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
@@ -18,8 +19,7 @@ def _hd(resolution: str | None) -> str:
 
 
 def registry(t: pa.Table, spec) -> pa.Table:
-    out = pa.table({f: t[src] if src in t.column_names else pa.nulls(t.num_rows, pa.string())
-                    for f, src in spec.columns.items()})
+    out = renamed(t, spec)
     return out.append_column("hd", pa.array([_hd(r) for r in out["resolution"].to_pylist()], pa.string()))
 
 
