@@ -18,10 +18,12 @@ simulate_app = typer.Typer(help="Simulated department feeds.", no_args_is_help=T
 connectors_app = typer.Typer(help="Declared connectors: list, status, dry runs.", no_args_is_help=True)
 indicators_app = typer.Typer(help="DB37/T 3890.1 indicator values.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients and their tokens.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The data resource catalogue (departments, categories).", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(indicators_app, name="indicators")
 app.add_typer(clients_app, name="clients")
+app.add_typer(catalog_app, name="catalog")
 console = Console()
 
 
@@ -204,6 +206,18 @@ def indicators_compute(
     _show(rows)
 
 
+@indicators_app.command("watch")
+def indicators_watch(interval: float = typer.Option(10.0, help="seconds between checks for new data")):
+    """Recompute today's "now" values whenever an input dataset gets new data."""
+    from hub.config import settings
+    from hub.lake import default_lake
+    from pipelines.indicators import watch
+
+    console.print(f"watching the indicator inputs every {interval:g}s (Ctrl-C to stop)")
+    watch(default_lake(), settings().city, interval,
+          on_refresh=lambda seen: console.print(f"recomputed now: {sum(1 for v in seen.values() if v)} inputs"))
+
+
 @indicators_app.command("show")
 def indicators_show(code: Optional[str] = None, region: Optional[str] = None, period: Optional[str] = None):
     """The latest stored values."""
@@ -223,41 +237,82 @@ def _show(rows: list[dict]) -> None:
     console.print(table)
 
 
+@catalog_app.command("load")
+def catalog_load(file: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                    help="a declaration like schemas/catalog.yaml (the default)"),
+                 replace: bool = typer.Option(False, "--replace", help="remove categories the file does not declare")):
+    """Load (upsert) the catalogue declaration into the hub database."""
+    from hub import catalogue
+
+    try:
+        deps, cats = catalogue.load(catalogue.declaration(file), replace=replace)
+    except catalogue.CatalogueError as e:
+        _fail(e.detail)
+    console.print(f"loaded {deps} departments and {cats} categories")
+
+
+@catalog_app.command("list")
+def catalog_list():
+    """Categories with their share and open types, and whether a feed brings their data."""
+    from hub import catalogue
+
+    cat = catalogue.current()
+    t = Table("category", "name", "owner", "share", "open", "cycle", "credit", "datasets")
+    for c in cat.categories.values():
+        t.add_row(c.id, c.name_zh, c.owner, c.share_type, c.open_type, c.update_cycle, "yes" if c.credit else "",
+                  ", ".join(c.datasets) or "[dim]no feed[/dim]")
+    console.print(t)
+
+
 @clients_app.command("create")
 def clients_create(
     name: str = typer.Option(...), role: str = typer.Option(..., help="county, department, scoring or admin"),
     region: Optional[str] = typer.Option(None, help="county code (required for role county)"),
-    department: Optional[str] = typer.Option(None),
+    department: Optional[str] = typer.Option(None, help="department id (required for role department)"),
 ):
-    """Register an API client and print its bearer token."""
+    """Register an API client and print its OAuth2 client credentials as JSON
+    (the secret is shown once and stored hashed; POST /v1/token exchanges them)."""
     from hub import clients
 
     try:
-        _, token = clients.create(name, role, region, department)
+        p, secret = clients.create(name, role, region, department)
     except clients.ClientError as e:
         _fail(str(e))
-    typer.echo(token)
+    typer.echo(json.dumps({"client_id": p.client_id, "client_secret": secret, "name": p.name, "role": p.role,
+                           "region": p.region, "department": p.department}))
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate(name: str):
+    """Give a client a new secret (the old one stops working)."""
+    from hub import clients
+
+    try:
+        typer.echo(clients.rotate_secret(name))
+    except clients.ClientError as e:
+        _fail(str(e))
 
 
 @clients_app.command("token")
 def clients_token(name: str):
-    """Issue a fresh token for an existing client."""
+    """Issue a short-lived token for an existing client (an operator's shortcut
+    for POST /v1/token)."""
     from hub import clients
 
-    found = [c for c in clients.list_clients() if c["name"] == name]
-    if not found:
-        _fail(f"no client named {name!r}")
-    c = found[0]
-    typer.echo(clients.issue_token(clients.Principal(c["id"], c["name"], c["role"], c["region"])))
+    try:
+        typer.echo(clients.issue_token(clients.by_name(name)))
+    except clients.ClientError as e:
+        _fail(str(e))
 
 
 @clients_app.command("list")
 def clients_list():
     from hub import clients
 
-    table = Table("name", "role", "region", "disabled", "created")
+    table = Table("name", "client id", "role", "region", "department", "disabled", "created")
     for c in clients.list_clients():
-        table.add_row(c["name"], c["role"], c["region"] or "", str(c["disabled"]), str(c["created_at"]))
+        table.add_row(c["name"], c["id"], c["role"], c["region"] or "", c["department"] or "", str(c["disabled"]),
+                      str(c["created_at"]))
     console.print(table)
 
 
@@ -313,6 +368,12 @@ def run(seed: int = 1, day: Optional[str] = typer.Option(None, help="YYYY-MM-DD;
     console.print(f"  curl -s -H 'Authorization: Bearer {result.tokens['demo-scoring']}' "
                   f"'{base}/v1/indicators?region={cfg.city}&code=5'\n", soft_wrap=True)
     if serve_api:
+        import threading
+
+        from pipelines.indicators import watch
+
+        # keeps today's "now" values within seconds of new data (Airflow does this in production)
+        threading.Thread(target=watch, args=(default_lake(), cfg.city), daemon=True, name="now-watch").start()
         serve(host=None, port=None, workers=workers)
 
 

@@ -1,12 +1,16 @@
 """API clients and their bearer tokens.
 
-A client has a role — ``county`` (bound to a county code), ``department``,
-``scoring`` or ``admin`` — and gets signed tokens (JWT, HS256). A token names
-its client; every request re-checks that the client still exists and is not
+A client has a role — ``county`` (bound to a county code), ``department`` (the
+owner of categories), ``scoring`` or ``admin`` — and OAuth2 client credentials:
+a client id and a secret, stored only as a salted scrypt hash. ``POST /v1/token``
+exchanges them for a short-lived signed token (JWT, HS256). A token names its
+client; every request re-checks that the client still exists and is not
 disabled, so disabling a client stops its tokens at once.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -70,22 +74,79 @@ def _check_region(role: str, region: str | None) -> None:
         raise ClientError(f"region {region!r} is not a declared region")
 
 
+def hash_secret(secret: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
+
+
+def check_secret(secret: str, stored: str | None) -> bool:
+    try:
+        kind, n, r, p, salt, digest = (stored or "").split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
 def create(name: str, role: str, region: str | None = None, department: str | None = None,
            cfg: Settings | None = None) -> tuple[Principal, str]:
-    """Register a client and return it with a token."""
+    """Register a client; returns it with its secret (shown once, stored hashed)."""
     cfg = cfg or settings()
     if role not in ROLES:
         raise ClientError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     _check_region(role, region)
+    if role == "department" and not department:
+        raise ClientError("a department client needs --department, the id of the department it acts for")
+    if department:
+        from hub import catalogue
+
+        if department not in catalogue.current().departments:
+            raise ClientError(f"department {department!r} is not in the catalogue")
+    secret = secrets.token_urlsafe(32)
     eng = engine(cfg.hub_db_uri)
     cid = uuid.uuid4().hex
     with eng.begin() as con:
         if con.execute(select(clients.c.id).where(clients.c.name == name)).first():
             raise ClientError(f"a client named {name!r} already exists")
         con.execute(insert(clients).values(id=cid, name=name, role=role, region=region, department=department,
-                                           disabled=False, created_at=now_cst()))
-    p = Principal(cid, name, role, region, department)
-    return p, issue_token(p, cfg)
+                                           secret_hash=hash_secret(secret), disabled=False, created_at=now_cst()))
+    return Principal(cid, name, role, region, department), secret
+
+
+def rotate_secret(name: str, cfg: Settings | None = None) -> str:
+    """A new secret for a client (the old one stops working; issued tokens run out)."""
+    cfg = cfg or settings()
+    secret = secrets.token_urlsafe(32)
+    with engine(cfg.hub_db_uri).begin() as con:
+        n = con.execute(update(clients).where(clients.c.name == name).values(secret_hash=hash_secret(secret))).rowcount
+    if not n:
+        raise ClientError(f"no client named {name!r}")
+    return secret
+
+
+def exchange(client_id: str, secret: str, cfg: Settings | None = None) -> tuple[str, int]:
+    """OAuth2 client credentials: a token and its lifetime in seconds, or ``AuthError``."""
+    cfg = cfg or settings()
+    with engine(cfg.hub_db_uri).connect() as con:
+        row = con.execute(select(clients).where(clients.c.id == client_id)).first()
+    if row is None or not check_secret(secret, row.secret_hash):
+        raise AuthError("unknown client or wrong secret")
+    if row.disabled:
+        raise AuthError(f"client {row.name!r} is disabled")
+    p = Principal(row.id, row.name, row.role, row.region, row.department)
+    return issue_token(p, cfg), cfg.token_ttl_s
+
+
+def by_name(name: str, cfg: Settings | None = None) -> Principal:
+    cfg = cfg or settings()
+    with engine(cfg.hub_db_uri).connect() as con:
+        row = con.execute(select(clients).where(clients.c.name == name)).first()
+    if row is None:
+        raise ClientError(f"no client named {name!r}")
+    return Principal(row.id, row.name, row.role, row.region, row.department)
 
 
 def issue_token(p: Principal, cfg: Settings | None = None, ttl_s: int | None = None) -> str:
@@ -99,7 +160,8 @@ def issue_token(p: Principal, cfg: Settings | None = None, ttl_s: int | None = N
 def list_clients(cfg: Settings | None = None) -> list[dict]:
     cfg = cfg or settings()
     with engine(cfg.hub_db_uri).connect() as con:
-        return [dict(r._mapping) for r in con.execute(select(clients).order_by(clients.c.created_at))]
+        return [{k: v for k, v in r._mapping.items() if k != "secret_hash"}
+                for r in con.execute(select(clients).order_by(clients.c.created_at))]
 
 
 def set_disabled(name: str, disabled: bool, cfg: Settings | None = None) -> None:

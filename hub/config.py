@@ -38,9 +38,15 @@ class Settings:
     api_host: str
     api_port: int
     max_page: int
+    """Cap on ``limit`` for record pages."""
     parse_workers: int
     """Processes that parse a large catalogue fetch in parallel."""
-    """Cap on ``limit`` for record pages."""
+    rate_limit: str
+    """Requests per client, e.g. ``600/minute`` (the ``limits`` notation)."""
+    open_rate_limit: str
+    """Requests per address to the open-data endpoints without a token."""
+    rate_limit_storage: str
+    """``memory://`` (per API worker) or ``redis://host:6379`` (shared)."""
 
 
 def settings() -> Settings:
@@ -59,11 +65,14 @@ def settings() -> Settings:
         kafka_bootstrap=_env("CITYHUB_KAFKA_BOOTSTRAP", ""),
         kafka_max_records=int(_env("CITYHUB_KAFKA_MAX_RECORDS", "50000")),
         token_secret=_env("CITYHUB_TOKEN_SECRET", ""),
-        token_ttl_s=int(_env("CITYHUB_TOKEN_TTL_S", str(90 * 24 * 3600))),
+        token_ttl_s=int(_env("CITYHUB_TOKEN_TTL_S", "3600")),
         api_host=_env("CITYHUB_API_HOST", "127.0.0.1"),
         api_port=int(_env("CITYHUB_API_PORT", "8000")),
         max_page=int(_env("CITYHUB_MAX_PAGE", "10000")),
         parse_workers=int(_env("CITYHUB_PARSE_WORKERS", str(os.cpu_count() or 1))),
+        rate_limit=_env("CITYHUB_RATE_LIMIT", "1200/minute"),
+        open_rate_limit=_env("CITYHUB_OPEN_RATE_LIMIT", "120/minute"),
+        rate_limit_storage=_env("CITYHUB_RATE_LIMIT_STORAGE", "memory://"),
     )
 
 

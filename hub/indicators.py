@@ -36,13 +36,17 @@ class Indicator:
     parts: tuple[Ratio, ...]
     """One part for a plain ratio; weighted components for a composite."""
     definition: str = ""
+    scope: str = "all"
+    """``all``: the city and each county; ``city``: the city only (catalogue-level indicators)."""
+    alternates: tuple[Ratio, ...] = ()
+    """Figures reported beside the value (e.g. effective sharing beside nominal)."""
 
     @property
     def composite(self) -> bool:
         return len(self.parts) > 1 or self.parts[0].code != self.code
 
     def part(self, code: str) -> Ratio:
-        for p in self.parts:
+        for p in self.parts + self.alternates:
             if p.code == code:
                 return p
         raise KeyError(code)
@@ -51,24 +55,29 @@ class Indicator:
 def _parse(raw: dict, shared_views: dict[str, str]) -> Indicator:
     code = str(raw["code"])
     if "components" in raw:
-        parts = tuple(Ratio(code=str(c["code"]), name_en=c.get("name_en", ""), numerator=c["numerator"],
-                            denominator=c["denominator"], weight=float(c.get("weight", 1.0)),
-                            definition=" ".join(str(c.get("definition", "")).split()),
-                            measure=c.get("measure", "count(*)"))
-                      for c in raw["components"])
+        parts = tuple(_ratio(c) for c in raw["components"])
         total = sum(p.weight for p in parts)
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"indicator {code}: component weights sum to {total}, not 1")
     else:
-        parts = (Ratio(code=code, name_en=raw["name_en"], numerator=raw["numerator"],
-                       denominator=raw["denominator"], measure=raw.get("measure", "count(*)"),
-                       definition=" ".join(str(raw.get("definition", "")).split())),)
+        parts = (_ratio({**raw, "code": code, "weight": 1.0}),)
+    alternates = tuple(_ratio(a) for a in raw.get("alternates", ()))
+    scope = raw.get("regions", "all")
+    if scope not in ("all", "city"):
+        raise ValueError(f"indicator {code}: regions must be all or city, not {scope!r}")
     return Indicator(
         code=code, version=int(raw["version"]), name_zh=raw.get("name_zh", ""), name_en=raw["name_en"],
         unit=raw.get("unit", "ratio"), inputs=tuple(raw["inputs"]),
         views=tuple((v, shared_views[v]) for v in raw.get("views", ())),
         parts=parts, definition=" ".join(str(raw.get("definition", "")).split()),
+        scope=scope, alternates=alternates,
     )
+
+
+def _ratio(c: dict, name_en: str | None = None) -> Ratio:
+    return Ratio(code=str(c["code"]), name_en=c.get("name_en", name_en or ""), numerator=c["numerator"],
+                 denominator=c["denominator"], weight=float(c.get("weight", 1.0)),
+                 definition=" ".join(str(c.get("definition", "")).split()), measure=c.get("measure", "count(*)"))
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
-"""Reading a dataset's records for the API: region scoping, projection, keyset
-pagination pinned to one snapshot, and masking of personal fields in SQL (so
-every output format is masked the same way).
+"""Reading a dataset's records for the API: region scoping, filters, projection,
+keyset pagination pinned to one snapshot, incremental changes between snapshots,
+bulk export, and masking of personal fields in SQL (so every output format is
+masked the same way).
 
 Client values only ever reach DuckDB as parameters; identifiers come from the
 contract.
@@ -11,7 +12,8 @@ import base64
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import lru_cache
 
 import duckdb
@@ -33,6 +35,9 @@ _MASKS = {
              "ELSE left({c}, 3) || '****' || right({c}, 4) END",
     "default": "CASE WHEN {c} IS NULL THEN NULL ELSE '***' END",
 }
+OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<=", "in": "IN"}
+RESERVED = frozenset({"region", "limit", "cursor", "fields", "order", "format", "since"})
+MAX_IN = 1000
 
 
 class RecordsError(ValueError):
@@ -42,11 +47,33 @@ class RecordsError(ValueError):
         self.detail = detail
 
 
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    op: str
+    values: tuple
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a caller may and wants to read of one dataset."""
+    dataset: str
+    regions: list[str] | None = None
+    """County codes the caller may see (None: all)."""
+    fields: list[str] | None = None
+    filters: tuple[Filter, ...] = ()
+    unmasked: frozenset[str] = frozenset()
+    """Personal fields the caller's grant names (served in clear)."""
+    descending: bool = False
+
+
 @dataclass
 class Page:
     rows: pa.Table
     next_cursor: str | None
     snapshot_id: int | None
+    has_more: bool = False
+    extra: dict = field(default_factory=dict)
 
 
 class SnapshotCache:
@@ -70,25 +97,111 @@ class SnapshotCache:
             self._current[name] = (now, sid)
         return sid
 
+    def known(self, name: str, sid: int) -> bool:
+        return self.lake.table(name).snapshot_by_id(sid) is not None
+
+    def newer(self, name: str, a: int, b: int) -> bool:
+        """Whether snapshot ``a`` was committed after ``b``."""
+        t = self.lake.table(name)
+        return t.snapshot_by_id(a).sequence_number > t.snapshot_by_id(b).sequence_number
+
     def _files(self, name: str, sid: int | None) -> tuple[str, ...]:
         return tuple(self.lake.files(name, sid)) if sid is not None else ()
 
 
-def encode_cursor(sid: int | None, key: list) -> str:
-    raw = json.dumps({"s": sid, "k": [None if v is None else str(v) for v in key]}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+# -- cursors -------------------------------------------------------------------------
+
+def _b64(obj: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, c: Contract) -> tuple[int | None, list]:
+def _unb64(cursor: str) -> dict:
+    obj = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    if not isinstance(obj, dict):
+        raise ValueError
+    return obj
+
+
+def encode_cursor(sid: int | None, key: list, descending: bool = False) -> str:
+    obj = {"s": sid, "k": [None if v is None else str(v) for v in key]}
+    if descending:
+        obj["d"] = 1
+    return _b64(obj)
+
+
+_BAD_CURSOR = "cursor is not valid: pass back the next_cursor of a previous page unchanged"
+
+
+def decode_cursor(cursor: str, c: Contract, descending: bool = False) -> tuple[int | None, list]:
     try:
-        obj = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        obj = _unb64(cursor)
         sid, key = obj["s"], obj["k"]
         if not isinstance(key, list) or len(key) != len(c.key) or (sid is not None and not isinstance(sid, int)):
             raise ValueError
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise RecordsError(400, "cursor is not valid: pass back the next_cursor of a previous page unchanged") from None
+        raise RecordsError(400, _BAD_CURSOR) from None
+    if bool(obj.get("d")) != descending:
+        raise RecordsError(400, "cursor was made for the other sort order: keep order= the same across pages")
     return sid, key
 
+
+# -- filters -------------------------------------------------------------------------
+
+def _typed(c: Contract, name: str, raw: str):
+    """A client's filter value in the field's type; 400 saying what was expected."""
+    typ = c.field(name).type
+    try:
+        if typ in ("int32", "int64"):
+            return int(raw)
+        if typ == "float64":
+            return float(raw)
+        if typ == "bool":
+            if raw.lower() not in ("true", "false"):
+                raise ValueError
+            return raw.lower() == "true"
+        if typ == "date":
+            return date.fromisoformat(raw)
+        if typ == "timestamp":
+            return datetime.fromisoformat(raw).replace(tzinfo=None) if "+" not in raw[10:] else \
+                datetime.fromisoformat(raw)
+        return raw
+    except ValueError:
+        expect = {"int32": "an integer", "int64": "an integer", "float64": "a number", "bool": "true or false",
+                  "date": "a date YYYY-MM-DD", "timestamp": "a time YYYY-MM-DDTHH:MM:SS (China Standard Time)"}[typ]
+        raise RecordsError(400, f"filter {name}: {raw!r} is not {expect}") from None
+
+
+def parse_filters(c: Contract, params: list[tuple[str, str]], unmasked: frozenset[str] = frozenset()) -> tuple[Filter, ...]:
+    """``field=value`` (equals), ``field=in:a,b``, ``field=ge:2026-01-01`` (also gt, lt, le, ne)
+    on the contract's filterable fields. A masked personal field cannot be filtered on:
+    that would reveal values the caller may not see."""
+    out = []
+    for name, raw in params:
+        if name in RESERVED:
+            continue
+        if name not in c.field_names:
+            raise RecordsError(400, f"unknown parameter {name!r}: not a field of {c.name} or one of "
+                                    f"{', '.join(sorted(RESERVED))}")
+        f = c.field(name)
+        if f.sensitivity == "personal" and name not in unmasked:
+            raise RecordsError(403, f"field {name} is personal data your grant does not name: it cannot be filtered on")
+        if not f.filterable:
+            able = [x.name for x in c.fields if x.filterable]
+            raise RecordsError(400, f"field {name} cannot be filtered on; filterable: {', '.join(able)}")
+        op, _, value = raw.partition(":")
+        if op not in OPS or not _:
+            op, value = "eq", raw
+        if op == "in":
+            items = [v for v in value.split(",") if v != ""]
+            if not items or len(items) > MAX_IN:
+                raise RecordsError(400, f"filter {name}=in: needs 1 to {MAX_IN} comma-separated values")
+            out.append(Filter(name, op, tuple(_typed(c, name, v) for v in items)))
+        else:
+            out.append(Filter(name, op, (_typed(c, name, value),)))
+    return tuple(out)
+
+
+# -- SQL -------------------------------------------------------------------------
 
 def _mask_expr(c: Contract, name: str) -> str:
     f = c.field(name)
@@ -99,53 +212,157 @@ def _mask_expr(c: Contract, name: str) -> str:
     return f"{_MASKS[kind].format(c=col)} AS {col}"
 
 
-def read(cache: SnapshotCache, dataset: str, *, regions: list[str] | None, fields: list[str] | None,
-         limit: int, cursor: str | None, unmasked: frozenset[str] = frozenset()) -> Page:
-    """One page of ``dataset`` in key order, restricted to ``regions`` (None: all)."""
-    c = contract(dataset)
+def _projection(c: Contract, q: Query) -> list[str]:
     names = c.field_names
-    if fields:
-        unknown = [f for f in fields if f not in names]
+    if q.fields:
+        unknown = [f for f in q.fields if f not in names]
         if unknown:
-            raise RecordsError(400, f"unknown field(s) {', '.join(unknown)}; {dataset} has: {', '.join(names)}")
-    cols = fields or names
-    sid = cache.current(dataset)
-    after = None
-    if cursor:
-        sid, after = decode_cursor(cursor, c)
-        if sid is not None and cache.lake.table(dataset).snapshot_by_id(sid) is None:
-            raise RecordsError(400, "cursor refers to a snapshot this dataset does not have: "
-                                    "pass back the next_cursor of a previous page unchanged")
+            raise RecordsError(400, f"unknown field(s) {', '.join(unknown)}; {c.name} has: {', '.join(names)}")
+    return list(q.fields or names)
+
+
+def _where(c: Contract, q: Query, after: list | None) -> tuple[list[str], list]:
     where, params = [], []
-    if regions is not None and c.region_field:
-        where.append(f'"{c.region_field}" IN ({", ".join("?" for _ in regions)})')
-        params.extend(regions)
+    if q.regions is not None and c.region_field:
+        where.append(f'"{c.region_field}" IN ({", ".join("?" for _ in q.regions)})')
+        params.extend(q.regions)
+    for f in q.filters:
+        typ = _SQL_TYPE[c.field(f.field).type]
+        if f.op == "in":
+            where.append(f'"{f.field}" IN ({", ".join(f"CAST(? AS {typ})" for _ in f.values)})')
+        else:
+            where.append(f'"{f.field}" {OPS[f.op]} CAST(? AS {typ})')
+        params.extend(f.values)
     if after is not None:
         # keyset: (k1, k2, ...) > (v1, v2, ...), spelled out for any key length
+        cmp = "<" if q.descending else ">"
         ors = []
         for i, k in enumerate(c.key):
             typ = _SQL_TYPE[c.field(k).type]
             eqs = [f'"{c.key[j]}" = CAST(? AS {_SQL_TYPE[c.field(c.key[j]).type]})' for j in range(i)]
-            ors.append("(" + " AND ".join(eqs + [f'"{k}" > CAST(? AS {typ})']) + ")")
+            ors.append("(" + " AND ".join(eqs + [f'"{k}" {cmp} CAST(? AS {typ})']) + ")")
             params.extend(after[:i] + [after[i]])
         where.append("(" + " OR ".join(ors) + ")")
-    select = ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(c.key))
-    proj = ", ".join(_mask_expr(c, f) if f not in unmasked else f'"{f}"' for f in cols)
-    sql = (f'SELECT {proj}, {select} FROM "{dataset}" '
-           + (f"WHERE {' AND '.join(where)} " if where else "")
-           + f"ORDER BY {', '.join(f'{chr(34)}{k}{chr(34)}' for k in c.key)} LIMIT {int(limit) + 1}")
+    return where, params
+
+
+def _sql(c: Contract, q: Query, cols: list[str], where: list[str], limit: int | None, keys: bool = True) -> str:
+    proj = ", ".join(_mask_expr(c, f) if f not in q.unmasked else f'"{f}"' for f in cols)
+    if keys:
+        proj += ", " + ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(c.key))
+    direction = " DESC" if q.descending else ""
+    return (f'SELECT {proj} FROM "{c.name}" '
+            + (f"WHERE {' AND '.join(where)} " if where else "")
+            + "ORDER BY " + ", ".join(f'"{k}"{direction}' for k in c.key)
+            + (f" LIMIT {int(limit)}" if limit is not None else ""))
+
+
+def _run(files: list[str], name: str, sql: str, params: list) -> pa.Table:
     con = duckdb.connect()
     try:
-        register_view(con, dataset, list(cache.files(dataset, sid)))
-        out = con.sql(sql, params=params or None).to_arrow_table()
+        register_view(con, name, files)
+        return con.sql(sql, params=params or None).to_arrow_table()
     except duckdb.Error as e:
         raise RecordsError(400, f"query failed: {e}") from None
     finally:
         con.close()
+
+
+def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | None) -> tuple[pa.Table, list | None]:
+    cols = _projection(c, q)
+    where, params = _where(c, q, after)
+    out = _run(files, c.name, _sql(c, q, cols, where, limit + 1), params)
     more = out.num_rows > limit
     out = out.slice(0, limit)
-    next_cursor = None
-    if more:
-        last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(c.key))]
-        next_cursor = encode_cursor(sid, last)
-    return Page(rows=out.select(cols), next_cursor=next_cursor, snapshot_id=sid)
+    last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(c.key))] if more else None
+    return out.select(cols), last
+
+
+def read(cache: SnapshotCache, q: Query, *, limit: int, cursor: str | None) -> Page:
+    """One page of ``q.dataset`` in key order, pinned to the snapshot of the first page."""
+    c = contract(q.dataset)
+    sid = cache.current(q.dataset)
+    after = None
+    if cursor:
+        sid, after = decode_cursor(cursor, c, q.descending)
+        if sid is not None and not cache.known(q.dataset, sid):
+            raise RecordsError(400, "cursor refers to a snapshot this dataset does not have: "
+                                    "pass back the next_cursor of a previous page unchanged")
+    rows, last = _page(c, q, list(cache.files(q.dataset, sid)), limit, after)
+    return Page(rows=rows, next_cursor=encode_cursor(sid, last, q.descending) if last else None,
+                snapshot_id=sid, has_more=last is not None)
+
+
+def changes(cache: SnapshotCache, q: Query, *, limit: int, since: str | None) -> Page:
+    """Rows that landed after the snapshot ``since`` names, up to the current one,
+    in key order and pages. The lake is append-only, so what landed between two
+    snapshots is exactly the rows of the data files the newer one added; an app
+    keeps a copy by upserting them on the contract's key. ``next_cursor`` continues
+    a change set while ``has_more``, and is the next ``since`` once it is done."""
+    c = contract(q.dataset)
+    if q.fields and set(c.key) - set(q.fields):
+        raise RecordsError(400, f"changes are upserted on the key: fields must include {', '.join(c.key)}")
+    base, to, after = None, cache.current(q.dataset), None
+    if since:
+        try:
+            obj = _unb64(since)
+            base, to, after = obj["f"], obj.get("t"), obj.get("k")
+            if (base is not None and not isinstance(base, int)) or (to is not None and not isinstance(to, int)) \
+                    or (after is not None and (not isinstance(after, list) or len(after) != len(c.key))):
+                raise ValueError
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise RecordsError(400, "since is not valid: pass back the next_cursor of a previous changes call") from None
+        for sid in (base, to):
+            if sid is not None and not cache.known(q.dataset, sid):
+                raise RecordsError(410, "since refers to a snapshot this dataset no longer has: "
+                                        "start again without since (a full copy)")
+        if to is None:  # a finished change set: the next one runs up to now
+            to = cache.current(q.dataset)
+            if base is not None and (to is None or (to != base and not cache.newer(q.dataset, to, base))):
+                to = base  # this worker's view is older than the caller's cursor: never go back
+    old = set(cache.files(q.dataset, base)) if base is not None else set()
+    new = [f for f in cache.files(q.dataset, to) if f not in old] if to is not None else []
+    rows, last = _page(c, q, new, limit, after) if new else (_empty(c, q), None)
+    if last is not None:
+        nxt = _b64({"f": base, "t": to, "k": [None if v is None else str(v) for v in last]})
+    else:
+        nxt = _b64({"f": to, "t": None, "k": None})
+    return Page(rows=rows, next_cursor=nxt, snapshot_id=to, has_more=last is not None,
+                extra={"since_snapshot_id": base, "files": len(new)})
+
+
+def _empty(c: Contract, q: Query) -> pa.Table:
+    cols = _projection(c, q)
+    return c.arrow_schema().empty_table().select(cols)
+
+
+class Export:
+    """All rows a query selects at one snapshot, streamed as Arrow record batches
+    (the connection stays open until the stream is read or closed)."""
+
+    def __init__(self, cache: SnapshotCache, q: Query, batch_rows: int = 122_880):
+        c = contract(q.dataset)
+        self.snapshot_id = cache.current(q.dataset)
+        cols = _projection(c, q)
+        where, params = _where(c, q, None)
+        self.con = duckdb.connect()
+        register_view(self.con, c.name, list(cache.files(q.dataset, self.snapshot_id)))
+        try:
+            self.reader = self.con.execute(_sql(c, q, cols, where, None, keys=False), params or None
+                                           ).to_arrow_reader(batch_rows)
+        except duckdb.Error as e:
+            self.con.close()
+            raise RecordsError(400, f"query failed: {e}") from None
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.reader.schema
+
+    def batches(self):
+        try:
+            yield from self.reader
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.con.close()

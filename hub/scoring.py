@@ -39,6 +39,8 @@ def readiness(values: list[dict], region: str) -> dict:
                 by_code[v["code"]] = v
     rows, stars = [], []
     for code, ind in indicators().items():
+        if ind.scope == "city" and not any(c.code == region for c in cities().values()):
+            continue  # a catalogue-level indicator has no county value
         v = by_code.get(code)
         t = thresholds(code)
         value = v["value"] if v else None
@@ -60,6 +62,10 @@ def export_rows(values: list[dict]) -> list[dict]:
         row = {**v, "name_zh": ind.name_zh if ind else "", "name_en": ind.name_en if ind else v["name"],
                "region_name": region_name(v["region"])}
         out.append({zh: row.get(key) for zh, key in EXPORT_COLUMNS})
+        for alt in v.get("alternates") or ():  # e.g. 27.effective beside the nominal 27
+            out.append({zh: {**row, "code": alt["code"], "name_en": alt["name"], "value": alt["value"],
+                             "numerator": alt["numerator"], "denominator": alt["denominator"],
+                             "reason": alt["reason"]}.get(key) for zh, key in EXPORT_COLUMNS})
     return out
 
 

@@ -1,4 +1,5 @@
-"""The hub's own metadata database: API clients and the audit log.
+"""The hub's own metadata database: API clients, the audit log, the catalogue,
+connector runs.
 
 SQLite by default (``$CITYHUB_HOME/hub.db``), PostgreSQL in production
 (``CITYHUB_DB_URI``); SQLAlchemy Core keeps the SQL portable. The audit table is
@@ -36,10 +37,45 @@ audit_log = Table(
     Column("role", String(20), nullable=True),
     Column("action", String(40), nullable=False),
     Column("dataset", String(64), nullable=True, index=True),
-    Column("category", String(64), nullable=True),
+    Column("category", String(64), nullable=True, index=True),
     Column("filters", JSON, nullable=True),
     Column("rows", Integer, nullable=False, default=0),
     Column("status", Integer, nullable=False),
+)
+
+catalog_departments = Table(
+    "catalog_departments", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("credit_unit", Boolean, nullable=False, default=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+catalog_categories = Table(
+    "catalog_categories", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("doc", JSON, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+grants = Table(
+    "grants", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("client_id", String(32), nullable=False, index=True),
+    Column("category_id", String(64), nullable=False, index=True),
+    Column("purpose", String(2000), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("scope", String(8), nullable=False),
+    Column("starts_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("requested_at", DateTime, nullable=False),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", DateTime, nullable=True),
+    Column("decision_note", String(2000), nullable=True),
 )
 
 connector_runs = Table(

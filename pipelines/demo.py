@@ -16,7 +16,7 @@ from connectors.kafka_admin import ensure_topic
 from connectors.spec import connector
 from hub import clients
 from hub.config import Settings, connector_setting
-from hub.lake import Lake
+from hub.lake import Lake, now_cst
 from hub.simulator.cameras import SimConfig, generate, publish_events, serve_catalog, write_drop
 from pipelines.indicators import compute
 
@@ -57,6 +57,7 @@ def run(lake: Lake, cfg: Settings, day: date, seed: int = 1, progress=None) -> D
     _other_feeds(lake, cfg, day, seed, out, step)
     step("computing indicators")
     out.indicators = len(compute(lake, cfg.city, day))
+    out.indicators += len(compute(lake, cfg.city, now_cst().date(), kinds=("now",)))
     out.tokens = demo_tokens(cfg)
     return out
 
@@ -114,9 +115,6 @@ def demo_tokens(cfg: Settings) -> dict[str, str]:
     existing = {c["name"]: c for c in clients.list_clients(cfg)}
     tokens = {}
     for name, (role, region) in wanted.items():
-        if name in existing:
-            c = existing[name]
-            tokens[name] = clients.issue_token(clients.Principal(c["id"], name, c["role"], c["region"]), cfg)
-        else:
-            _, tokens[name] = clients.create(name, role, region, cfg=cfg)
+        p = clients.by_name(name, cfg) if name in existing else clients.create(name, role, region, cfg=cfg)[0]
+        tokens[name] = clients.issue_token(p, cfg)
     return tokens

@@ -20,6 +20,7 @@ import pyarrow as pa
 from hub.contracts import contract
 from hub.indicators import Indicator, Ratio, indicator, indicators
 from hub.lake import Lake, now_cst
+from pipelines import sharing
 from hub.regions import City, city as get_city
 
 PERIOD_KINDS = ("day", "month", "year", "now")
@@ -67,7 +68,8 @@ def _bind(sql: str, p: Period) -> str:
     # the values are dates the engine made, never client text
     end_ts = datetime.combine(p.end, time.max)
     start_ts = datetime.combine(p.start, time.min)
-    return (sql.replace("$period_end_ts", f"TIMESTAMP '{end_ts.isoformat(sep=' ')}'")
+    return (sql.replace("$period_label", f"'{p.label}'")
+               .replace("$period_end_ts", f"TIMESTAMP '{end_ts.isoformat(sep=' ')}'")
                .replace("$period_start_ts", f"TIMESTAMP '{start_ts.isoformat(sep=' ')}'")
                .replace("$period_start", f"DATE '{p.start.isoformat()}'")
                .replace("$period_end", f"DATE '{p.end.isoformat()}'"))
@@ -75,10 +77,11 @@ def _bind(sql: str, p: Period) -> str:
 
 def _counts(con, sql: str, c: City, measure: str) -> dict[str, float]:
     """``measure`` (default ``count(*)``) over the counted rows, per county, and for
-    the city over all of the city's rows (a distinct count is not a sum of counties)."""
+    the city over all of the city's rows (a distinct count is not a sum of counties;
+    rows of a city-level indicator carry the city's own code)."""
     rows = con.execute(f"SELECT region, {measure} FROM ({sql}) GROUP BY region").fetchall()
     per = {r: (n or 0) for r, n in rows if r in c.counties}
-    whole = con.execute(f"SELECT {measure} FROM ({sql}) WHERE region IN (SELECT region FROM city_counties)"
+    whole = con.execute(f"SELECT {measure} FROM ({sql}) WHERE region IN (SELECT region FROM city_regions)"
                         ).fetchone()[0]
     per[c.code] = whole or 0
     return per
@@ -89,20 +92,20 @@ def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
     """Values of ``ind`` for the city and each county over ``p``."""
     con, used = lake.connect(ind.inputs, snapshots)
     try:
-        con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
-        for name, sql in ind.views:
-            con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_bind(sql, p)}')
+        _prepare(con, ind, c, p)
         tallies = {part.code: (_counts(con, _bind(part.numerator, p), c, part.measure),
-                               _counts(con, _bind(part.denominator, p), c, part.measure)) for part in ind.parts}
+                               _counts(con, _bind(part.denominator, p), c, part.measure))
+                   for part in ind.parts + ind.alternates}
     finally:
         con.close()
     missing = [n for n, sid in used.items() if sid is None]
     rows = []
-    for region in c.regions:
-        parts = []
-        for part in ind.parts:
+    for region in (c.regions if ind.scope == "all" else [c.code]):
+        def ratio(part: Ratio, kind: str) -> dict:
             num, den = tallies[part.code][0].get(region, 0), tallies[part.code][1].get(region, 0)
-            parts.append(_ratio(part, num, den, region, p, missing))
+            return {**_ratio(part, num, den, region, p, missing), "kind": kind}
+        parts = [ratio(part, "component") for part in ind.parts]
+        alternates = [ratio(a, "alternate") for a in ind.alternates]
         if ind.composite:
             value = (None if any(x["value"] is None for x in parts)
                      else round(sum(x["value"] * x["weight"] for x in parts), 12))
@@ -115,11 +118,20 @@ def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
             "period_start": p.start, "period_end": p.end, "value": value,
             "numerator": None if num is None else float(num), "denominator": None if den is None else float(den),
             "unit": ind.unit, "reason": reason,
-            "components": json.dumps(parts, ensure_ascii=False) if ind.composite else None,
+            "components": (json.dumps((parts if ind.composite else []) + alternates, ensure_ascii=False)
+                           if ind.composite or alternates else None),
             "inputs": json.dumps({k: v for k, v in sorted(used.items())}),
             "definition_version": ind.version,
         })
     return rows
+
+
+def _prepare(con, ind: Indicator, c: City, p: Period) -> None:
+    """The helper views every query may use: the city's counties, its regions, the declared views."""
+    con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
+    con.register("city_regions", pa.table({"region": pa.array([c.code, *c.counties], pa.string())}))
+    for name, sql in ind.views:
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_bind(sql, p)}')
 
 
 def _ratio(part: Ratio, num: int, den: int, region: str, p: Period, missing: list[str]) -> dict:
@@ -136,25 +148,64 @@ def _ratio(part: Ratio, num: int, den: int, region: str, p: Period, missing: lis
 
 
 def compute(lake: Lake, city_code: str, day: date, codes: list[str] | None = None,
-            kinds: tuple[str, ...] = PERIOD_KINDS) -> list[dict]:
+            kinds: tuple[str, ...] = PERIOD_KINDS, now: datetime | None = None) -> list[dict]:
     """Evaluate ``codes`` (default: all declared) for every region of the city
-    and each period kind ending on ``day``; store them with their evidence."""
+    and each period kind ending on ``day``; store them with their evidence.
+    ``now`` is the computation's reference time (default: the clock)."""
     c = get_city(city_code)
-    run_at = now_cst()
+    run_at = now or now_cst()
     out: list[dict] = []
     today = run_at.date()
-    for code in codes or list(indicators()):
-        ind = indicator(code)
-        for kind in kinds:
-            if kind == "now" and day != today:
-                continue  # "now" is today's, not a past day's
-            out.extend(evaluate(lake, ind, c, period(kind, day)))
+    chosen = [indicator(code) for code in codes or list(indicators())]
+    for kind in kinds:
+        if kind == "now" and day != today:
+            continue  # "now" is today's, not a past day's
+        p = period(kind, day)
+        if any("category_facts" in ind.inputs for ind in chosen):
+            sharing.record(lake, c.code, p.label, p.start, p.end, now=run_at)
+        for ind in chosen:
+            out.extend(evaluate(lake, ind, c, p))
     for r in out:
         r["computed_at"] = run_at
     if out:
         table = pa.Table.from_pylist(out, schema=contract("indicator_values").arrow_schema())
         lake.commit("indicator_values", table, connector="indicators", batch_id=f"run:{uuid.uuid4().hex[:12]}")
     return out
+
+
+def fed_inputs() -> list[str]:
+    """The lake datasets the declared indicators read that feeds land into."""
+    return sorted({i for ind in indicators().values() for i in ind.inputs} - {"category_facts", "indicator_values"})
+
+
+def refresh_now(lake: Lake, city_code: str, seen: dict | None = None) -> tuple[bool, dict]:
+    """Recompute today's ``now`` values when any input has a new snapshot since
+    ``seen``; returns whether it did and the snapshot ids it saw. Cheap when
+    nothing landed (one metadata read per input), so it can poll every few seconds."""
+    current = lake.snapshot_ids(fed_inputs())
+    if seen is not None and current == seen:
+        return False, current
+    compute(lake, city_code, now_cst().date(), kinds=("now",))
+    return True, current
+
+
+def watch(lake: Lake, city_code: str, interval_s: float = 10.0, stop=None, on_refresh=None,
+          full_every_s: float = 3600.0) -> None:
+    """Keep ``now`` within ``interval_s`` (plus the compute time) of new data landing,
+    and recompute it at least every ``full_every_s`` (effective sharing moves with
+    the audit log, not with the lake)."""
+    import threading
+    import time as _time
+
+    stop = stop or threading.Event()
+    seen, last_full = None, _time.monotonic()
+    while not stop.is_set():
+        if _time.monotonic() - last_full > full_every_s:
+            seen, last_full = None, _time.monotonic()
+        did, seen = refresh_now(lake, city_code, seen)
+        if did and on_refresh:
+            on_refresh(seen)
+        stop.wait(interval_s)
 
 
 def latest(lake: Lake, code: str | None = None, region: str | None = None,
@@ -182,7 +233,9 @@ def evidence(lake: Lake, code: str, region: str, period_label: str, side: str,
     if side not in ("numerator", "denominator"):
         raise EvidenceError("side must be numerator or denominator")
     ind = indicator(code)
-    if ind.composite:
+    if component is not None and any(a.code == component for a in ind.alternates):
+        part = ind.part(component)
+    elif ind.composite:
         if component is None:
             raise EvidenceError(f"indicator {code} is a weighted mix of "
                                 f"{', '.join(p.code for p in ind.parts)}: name one with component=")
@@ -201,21 +254,29 @@ def evidence(lake: Lake, code: str, region: str, period_label: str, side: str,
     c = _city_of(region)
     con, _ = lake.connect(ind.inputs, snapshots)
     try:
-        con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
-        for name, sql in ind.views:
-            con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_bind(sql, p)}')
+        _prepare(con, ind, c, p)
         sql = _bind(part.numerator if side == "numerator" else part.denominator, p)
-        regions = list(c.counties) if region == c.code else [region]
+        regions = [c.code, *c.counties] if region == c.code else [region]
         where = f"region IN ({', '.join('?' for _ in regions)})"
-        total = con.execute(f"SELECT {part.measure} FROM ({sql}) WHERE {where}", regions).fetchone()[0] or 0
-        rows = con.execute(f"SELECT * FROM ({sql}) WHERE {where} ORDER BY ALL LIMIT {int(limit)}",
-                           regions).to_arrow_table()
+        total = con.sql(f"SELECT {part.measure} FROM ({sql}) WHERE {where}", params=regions).fetchall()[0][0] or 0
+        rows = con.sql(f"SELECT * FROM ({sql}) WHERE {where} ORDER BY ALL LIMIT {int(limit)}",
+                       params=regions).to_arrow_table()
     finally:
         con.close()
     return {"code": code, "component": part.code, "region": region, "period": p.label, "side": side,
-            "measure": part.measure, "measured": total, "stored": value[side] if not ind.composite else None,
+            "measure": part.measure, "measured": total, "stored": _stored(value, part, side),
             "snapshot_ids": snapshots, "definition_version": value["definition_version"],
             "rows": rows.to_pylist(), "truncated": rows.num_rows >= limit}
+
+
+def _stored(value: dict, part: Ratio, side: str):
+    """The stored count the re-run must match: the value's own, or its component's."""
+    if value["code"] == part.code:
+        return value[side]
+    for x in json.loads(value["components"] or "[]"):
+        if x["code"] == part.code:
+            return x[side]
+    return None
 
 
 def _city_of(region: str) -> City:

@@ -2,6 +2,7 @@
 pagination, errors as problem+json, indicators with evidence, audit."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import date
@@ -30,12 +31,27 @@ def hub(lake, api_server):
     write_drop(generate(SimConfig(cameras_per_county=60, key_areas_per_county=8, day=DAY)), settings().drop_root)
     ingest(feed_connectors("camera_"), lake)
     compute(lake, "371400", DAY)
-    tokens = {
-        "county": cli("clients", "create", "--name", "qihe-app", "--role", "county", "--region", COUNTY),
-        "scoring": cli("clients", "create", "--name", "province-scoring", "--role", "scoring"),
-    }
     with httpx.Client(base_url=api_server, timeout=30) as client:
+        tokens = {
+            "county": new_client(client, "qihe-app", "county", region=COUNTY),
+            "scoring": new_client(client, "province-scoring", "scoring"),
+        }
         yield client, tokens, lake
+
+
+def new_client(client: httpx.Client, name: str, role: str, region: str | None = None,
+               department: str | None = None) -> str:
+    """Register a client with the CLI and get a token over OAuth2 client credentials."""
+    args = ["clients", "create", "--name", name, "--role", role]
+    args += ["--region", region] if region else []
+    args += ["--department", department] if department else []
+    creds = json.loads(cli(*args))
+    r = client.post("/v1/token", data={"grant_type": "client_credentials", "client_id": creds["client_id"],
+                                       "client_secret": creds["client_secret"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "Bearer" and 0 < body["expires_in"] <= 3600
+    return body["access_token"]
 
 
 def auth(token: str) -> dict:
@@ -240,7 +256,7 @@ def test_personal_fields_are_masked_and_crafted_cursors_refused(hub):
     # conditional data: refused without a grant
     assert_problem(client.get("/v1/datasets/social_security_records/records", headers=auth(tokens["county"])),
                    403, "grant")
-    admin = cli("clients", "create", "--name", "city-admin", "--role", "admin")
+    admin = new_client(client, "city-admin", "admin")
     rows = all_pages(client, admin, "/v1/datasets/social_security_records/records", region=COUNTY, limit=100)
     assert rows and {r["region"] for r in rows} == {COUNTY}
     for r in rows:

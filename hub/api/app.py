@@ -6,21 +6,24 @@ import json
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from hub import audit, records
+from hub import audit, catalogue, grants, records
+from hub.api import formats
+from hub.api.limits import rate_limit
 from hub.api.problems import Problem, install
-from hub.catalogue import category_of, visible_to
-from hub.clients import AuthError, Principal, authenticate
+from hub.catalogue import Catalogue, Category, CatalogueError, Department
+from hub.clients import AuthError, Principal, authenticate, exchange
 from hub.config import settings
 from hub.contracts import contracts
 from hub.lake import default_lake
 from hub.regions import city as get_city
 from hub import scoring
 from pipelines.indicators import EvidenceError, evidence, latest
+from pipelines.sharing import OPEN_ACTION
 
 app = FastAPI(
     title="CityHub API",
@@ -30,6 +33,7 @@ app = FastAPI(
 )
 install(app)
 _bearer = HTTPBearer(auto_error=False, description="token from `cityhub clients create`")
+_optional_bearer = HTTPBearer(auto_error=False, description="optional: needed only for conditionally open data")
 _cache: records.SnapshotCache | None = None
 
 
@@ -53,6 +57,22 @@ def principal(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bea
 Caller = Annotated[Principal, Depends(principal)]
 
 
+def maybe_principal(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)]) -> Principal | None:
+    return None if creds is None else principal(creds)
+
+
+MaybeCaller = Annotated[Principal | None, Depends(maybe_principal)]
+
+
+def admin(p: Caller) -> Principal:
+    if p.role != "admin":
+        raise Problem(403, f"client {p.name!r} has role {p.role}: managing the catalogue needs the admin role")
+    return p
+
+
+Admin = Annotated[Principal, Depends(admin)]
+
+
 def _json(obj, status: int = 200) -> Response:
     def default(v):
         if isinstance(v, (date, datetime)):
@@ -62,11 +82,12 @@ def _json(obj, status: int = 200) -> Response:
                     status_code=status, media_type="application/json")
 
 
-def scope(p: Principal, region: str | None) -> tuple[str, list[str] | None]:
+def scope(p: Principal | None, region: str | None, city_wide: bool = False) -> tuple[str, list[str] | None]:
     """The region a caller asks for, checked against what it may see, and the
-    county codes that region covers (None: the whole lake)."""
+    county codes that region covers. A county reads its own county unless a
+    grant makes it ``city_wide``."""
     c = get_city(settings().city)
-    if p.role == "county":
+    if p is not None and p.role == "county" and not city_wide:
         if region and region != p.region:
             raise Problem(403, f"client {p.name!r} is bound to county {p.region} and may not read region {region}")
         return p.region, [p.region]
@@ -86,55 +107,350 @@ def healthz():
     return {"status": "ok", "city": settings().city, "tables": len(lake.catalog.list_tables("cityhub"))}
 
 
-@app.get("/v1/catalog", tags=["catalogue"], summary="Data categories the caller may see")
+def _category_json(cat: Catalogue, c: Category, p: Principal | None) -> dict:
+    owner = cat.departments.get(c.owner)
+    out = {"id": c.id, "name_zh": c.name_zh, "name_en": c.name_en, "owner": c.owner,
+           "owner_name_zh": owner.name_zh if owner else None, "share_type": c.share_type,
+           "open_type": c.open_type, "update_cycle": c.update_cycle, "credit": c.credit,
+           "fed": bool(c.datasets), "legal_basis": c.legal_basis,
+           "datasets": [{"id": d, "title": contracts()[d].title, "key": contracts()[d].key} for d in c.datasets],
+           "fields": c.field_list()}
+    return out
+
+
+@app.post("/v1/token", tags=["auth"], summary="OAuth2 client credentials: a short-lived bearer token",
+          dependencies=[Depends(rate_limit)])
+def token(
+    request: Request,
+    grant_type: Annotated[str, Form(pattern=r"^client_credentials$")],
+    client_id: Annotated[str | None, Form(max_length=64)] = None,
+    client_secret: Annotated[str | None, Form(max_length=200)] = None,
+):
+    """RFC 6749 section 4.4: the client's id and secret in the form, or as HTTP Basic auth."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("basic ") and not client_id:
+        import base64
+        from urllib.parse import unquote
+
+        try:
+            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            client_id, client_secret = unquote(client_id), unquote(client_secret)
+        except ValueError:
+            raise Problem(400, "Authorization: Basic must be base64 of client_id:client_secret",
+                          error="invalid_request") from None
+    if not client_id or not client_secret:
+        raise Problem(400, "send client_id and client_secret (form fields or HTTP Basic)", error="invalid_request")
+    try:
+        tok, ttl = exchange(client_id, client_secret)
+    except AuthError as e:
+        raise Problem(401, str(e), {"WWW-Authenticate": "Basic"}, error="invalid_client") from None
+    return _json({"access_token": tok, "token_type": "Bearer", "expires_in": ttl})
+
+
+@app.get("/v1/catalog", tags=["catalogue"], summary="Departments and the data categories the caller may see")
 def catalog(p: Caller):
-    out = []
-    for cat in visible_to(p.role):
-        out.append({
-            "id": cat.id, "name_zh": cat.name_zh, "name_en": cat.name_en, "owner": cat.owner,
-            "share_type": cat.share_type, "open_type": cat.open_type, "update_cycle": cat.update_cycle,
-            "datasets": [{"id": d, "title": contracts()[d].title,
-                          "fields": [{"name": f.name, "type": f.type, "sensitivity": f.sensitivity,
-                                      "filterable": f.filterable, "description": f.description}
-                                     for f in contracts()[d].fields]}
-                         for d in cat.datasets if d in contracts()],
-        })
+    cat = catalogue.current()
+    out = [_category_json(cat, c, p) for c in cat.visible_to(p.role, p.department)]
     audit.record(p, "catalog", rows=len(out))
-    return {"categories": out}
+    return _json({"departments": [d.model_dump() for d in cat.departments.values()], "categories": out})
 
 
-@app.get("/v1/datasets/{dataset}/records", tags=["data"], summary="Records of a dataset, one page at a time")
+@app.get("/v1/catalog/categories/{category_id}", tags=["catalogue"], summary="One data category")
+def catalog_category(category_id: str, p: Caller):
+    cat = catalogue.current()
+    c = cat.categories.get(category_id)
+    if c is None or c not in cat.visible_to(p.role, p.department):
+        raise Problem(404, f"no category {category_id!r} you may see; see GET /v1/catalog")
+    audit.record(p, "catalog", category=category_id, rows=1)
+    return _json(_category_json(cat, c, p))
+
+
+@app.put("/v1/catalog/categories/{category_id}", tags=["catalogue"], status_code=200,
+         summary="Create or replace a data category (admin)")
+def put_category(category_id: str, body: Category, p: Admin):
+    if body.id != category_id:
+        raise Problem(400, f"the body's id {body.id!r} is not the path's {category_id!r}")
+    try:
+        created = catalogue.put_category(body, by=p.name)
+    except CatalogueError as e:
+        raise Problem(e.status, e.detail) from None
+    audit.record(p, "catalog.put", category=category_id, filters={"created": created}, rows=1)
+    return _json(_category_json(catalogue.current(0), body, p), status=201 if created else 200)
+
+
+@app.delete("/v1/catalog/categories/{category_id}", tags=["catalogue"], status_code=204,
+            summary="Remove a data category (admin); its datasets are then no longer served")
+def delete_category(category_id: str, p: Admin):
+    try:
+        catalogue.delete_category(category_id)
+    except CatalogueError as e:
+        raise Problem(e.status, e.detail) from None
+    audit.record(p, "catalog.delete", category=category_id, rows=1)
+    return Response(status_code=204)
+
+
+@app.put("/v1/catalog/departments/{department_id}", tags=["catalogue"],
+         summary="Create or replace a department (admin)")
+def put_department(department_id: str, body: Department, p: Admin):
+    if body.id != department_id:
+        raise Problem(400, f"the body's id {body.id!r} is not the path's {department_id!r}")
+    created = catalogue.put_department(body)
+    audit.record(p, "catalog.put_department", filters={"department": department_id, "created": created}, rows=1)
+    return _json(body.model_dump(), status=201 if created else 200)
+
+
+def _dataset(dataset: str):
+    c = contracts().get(dataset)
+    cat = catalogue.category_of(dataset)
+    if c is None or cat is None or dataset == "quarantine":
+        raise Problem(404, f"no dataset {dataset!r}; see GET /v1/catalog for the datasets you may read")
+    return c, cat
+
+
+def _query(request: Request, p: Principal, dataset: str, region: str | None, fields: str | None,
+           order: str = "asc") -> tuple[records.Query, str, object, grants.Access]:
+    """The caller's query on ``dataset``: its grants decide rows, fields in clear and
+    whether it may read at all; the region asked for must lie within that."""
+    c, cat = _dataset(dataset)
+    city = get_city(settings().city)
+    try:
+        acc = grants.access(p, cat, dataset, list(city.counties))
+    except grants.GrantError as e:
+        audit.record(p, "records", dataset=dataset, category=cat.id, filters={"region": region}, status=e.status)
+        raise Problem(e.status, e.detail) from None
+    label, regions = scope(p, region, city_wide=acc.regions is None)
+    try:
+        filters = records.parse_filters(c, list(request.query_params.multi_items()), acc.unmasked)
+    except records.RecordsError as e:
+        raise Problem(e.status, e.detail) from None
+    wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+    q = records.Query(dataset, regions=regions, fields=wanted, filters=filters, unmasked=acc.unmasked,
+                      descending=order == "desc")
+    return q, label, cat, acc
+
+
+def _audit_filters(q: records.Query, label: str, fmt: str, **more) -> dict:
+    return {"region": label, "fields": q.fields, "format": fmt, "order": "desc" if q.descending else "asc",
+            "where": [[f.field, f.op, [str(v) for v in f.values]] for f in q.filters],
+            "unmasked": sorted(q.unmasked), **more}
+
+
+def _page_response(page: records.Page, fmt: str, meta: dict) -> Response:
+    headers = {"X-Snapshot-Id": str(page.snapshot_id), "X-Has-More": str(page.has_more).lower(),
+               "X-Key": ",".join(contracts()[meta["dataset"]].key)}
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    if fmt == "json":
+        return _json({**meta, "snapshot_id": page.snapshot_id, "count": page.rows.num_rows,
+                      "next_cursor": page.next_cursor, "has_more": page.has_more, **page.extra,
+                      "records": page.rows.to_pylist()})
+    return formats.table_response(page.rows, fmt, headers)
+
+
+_FORMAT = Annotated[str | None, Query(pattern=r"^(json|csv|arrow)$",
+                                      description="json (default), csv or arrow; or send an Accept header")]
+_ORDER = Annotated[str, Query(pattern=r"^(asc|desc)$", description="by the dataset's key")]
+_REGION = Annotated[str | None, Query(pattern=r"^\d{6}$", description="county or city code")]
+_FIELDS = Annotated[str | None, Query(max_length=2000, description="comma-separated field names")]
+_LIMIT = Annotated[int, Query(ge=1, le=10_000)]
+_FILTER_DOC = (" Filter on the contract's filterable fields with `field=value`, `field=in:a,b`, "
+               "`field=ge:2026-01-01` (also gt, lt, le, ne); values are typed per field and passed as parameters.")
+
+
+@app.get("/v1/datasets/{dataset}/records", tags=["data"], summary="Records of a dataset, one page at a time",
+         description="Keyset pages pinned to the snapshot of the first page." + _FILTER_DOC,
+         dependencies=[Depends(rate_limit)])
 async def dataset_records(
-    dataset: str, p: Caller,
+    dataset: str, p: Caller, request: Request,
+    region: _REGION = None, limit: _LIMIT = 1000,
+    cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
+    fields: _FIELDS = None, order: _ORDER = "asc", format: _FORMAT = None,
+):
+    fmt = formats.negotiate(format, request.headers.get("accept"), ("json", "csv", "arrow"))
+    q, label, cat, acc = _query(request, p, dataset, region, fields, order)
+    limit = min(limit, settings().max_page)
+    filters = _audit_filters(q, label, fmt, limit=limit, cursor=bool(cursor), grants=list(acc.grants))
+    page = await _audited(p, "records", cat, filters, records.read, q, limit=limit, cursor=cursor)
+    return _page_response(page, fmt, {"dataset": dataset, "region": label})
+
+
+async def _audited(p: Principal | None, action: str, cat: Category, filters: dict, read, q: records.Query, **kw):
+    """Run a page read off the event loop and audit it, refused or served."""
+    try:
+        page = await run_in_threadpool(read, cache(), q, **kw)
+    except records.RecordsError as e:
+        audit.record(p, action, dataset=q.dataset, category=cat.id, filters=filters, status=e.status)
+        raise Problem(e.status, e.detail) from None
+    audit.record(p, action, dataset=q.dataset, category=cat.id, filters=filters, rows=page.rows.num_rows)
+    return page
+
+
+@app.get("/v1/datasets/{dataset}/changes", tags=["data"], summary="What landed since a cursor (incremental sync)",
+         description="Without `since`: everything so far (a full copy). Upsert the records on the dataset's key; "
+                     "while `has_more`, call again at once with `next_cursor`; when done, keep `next_cursor` as "
+                     "the next `since`." + _FILTER_DOC,
+         dependencies=[Depends(rate_limit)])
+async def dataset_changes(
+    dataset: str, p: Caller, request: Request,
+    since: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous call")] = None,
+    region: _REGION = None, limit: _LIMIT = 1000, fields: _FIELDS = None, format: _FORMAT = None,
+):
+    fmt = formats.negotiate(format, request.headers.get("accept"), ("json", "csv", "arrow"))
+    q, label, cat, acc = _query(request, p, dataset, region, fields)
+    limit = min(limit, settings().max_page)
+    filters = _audit_filters(q, label, fmt, limit=limit, since=bool(since), grants=list(acc.grants))
+    page = await _audited(p, "changes", cat, filters, records.changes, q, limit=limit, since=since)
+    return _page_response(page, fmt, {"dataset": dataset, "region": label, "key": contracts()[dataset].key})
+
+
+@app.get("/v1/datasets/{dataset}/export", tags=["data"], summary="Bulk download: every row at one snapshot",
+         description="Parquet (default), Arrow IPC stream or CSV, streamed; the same grants, scoping and "
+                     "masking as pages." + _FILTER_DOC,
+         responses={200: {"content": {formats.PARQUET: {}, formats.ARROW: {}, "text/csv": {}}}},
+         dependencies=[Depends(rate_limit)])
+async def dataset_export(
+    dataset: str, p: Caller, request: Request,
+    region: _REGION = None, fields: _FIELDS = None, order: _ORDER = "asc",
+    format: Annotated[str | None, Query(pattern=r"^(parquet|arrow|csv)$")] = None,
+):
+    fmt = formats.negotiate(format, request.headers.get("accept"), ("parquet", "arrow", "csv"))
+    q, label, cat, acc = _query(request, p, dataset, region, fields, order)
+    try:
+        export = await run_in_threadpool(records.Export, cache(), q)
+    except records.RecordsError as e:
+        raise Problem(e.status, e.detail) from None
+
+    def done(rows: int) -> None:
+        audit.record(p, "export", dataset=dataset, category=cat.id,
+                     filters=_audit_filters(q, label, fmt, snapshot_id=export.snapshot_id,
+                                            grants=list(acc.grants)), rows=rows)
+    return await run_in_threadpool(formats.export_response, export, fmt, f"{dataset}-{label}", done)
+
+
+@app.get("/v1/open/catalog", tags=["open data"], summary="Open data categories (no token needed)")
+def open_catalog(p: MaybeCaller):
+    cat = catalogue.current()
+    out = [{**{k: v for k, v in _category_json(cat, c, p).items() if k != "legal_basis"},
+            "fields": [f for f in c.field_list() if f["sensitivity"] == "public"]}
+           for c in cat.categories.values() if c.should_open]
+    audit.record(p, "open.catalog", rows=len(out))
+    return _json({"categories": out})
+
+
+@app.get("/v1/open/datasets/{dataset}/records", tags=["open data"],
+         summary="Open data: records of an open category's dataset; public fields only",
+         dependencies=[Depends(rate_limit)])
+async def open_records(
+    dataset: str, p: MaybeCaller, request: Request,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$", description="county or city code")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
     fields: Annotated[str | None, Query(max_length=2000, description="comma-separated field names")] = None,
 ):
+    """Unconditionally open categories need no token; conditionally open ones need
+    any registered client's token. Personal and internal fields are never part of
+    open data (not masked: left out)."""
     c = contracts().get(dataset)
-    cat = category_of(dataset)
-    if c is None or c.system or cat is None:
-        raise Problem(404, f"no dataset {dataset!r}; see GET /v1/catalog for the datasets you may read")
-    if cat.share_type == "not_shared" and p.role != "admin":
-        raise Problem(403, f"category {cat.id} is not shared ({cat.legal_basis})")
-    if cat.share_type == "conditional" and p.role != "admin":
-        # grants (apply, approve, expire) are the next step; until then only admins read it
-        raise Problem(403, f"category {cat.id} is shared on condition: it needs an approved grant, "
-                           "which this client does not have")
+    cat = catalogue.category_of(dataset)
+    if c is None or cat is None or not cat.should_open:
+        raise Problem(404, f"no open dataset {dataset!r}; see GET /v1/open/catalog")
+    if cat.open_type == "conditional" and p is None:
+        raise Problem(401, f"category {cat.id} is open on condition: register for a client and send its token",
+                      {"WWW-Authenticate": "Bearer"})
+    public = [f.name for f in c.fields if f.sensitivity == "public"]
+    wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else public
+    closed = [f for f in wanted if f in c.field_names and f not in public]
+    if closed:
+        raise Problem(400, f"field(s) {', '.join(closed)} are not open data; open fields: {', '.join(public)}")
+    label, regions = scope(None, region)
     limit = min(limit, settings().max_page)
-    label, regions = scope(p, region)
-    wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
-    filters = {"region": label, "limit": limit, "fields": wanted, "cursor": bool(cursor)}
     try:
-        page = await run_in_threadpool(records.read, cache(), dataset, regions=regions, fields=wanted,
-                                       limit=limit, cursor=cursor)
+        where = records.parse_filters(c, list(request.query_params.multi_items()))
     except records.RecordsError as e:
-        audit.record(p, "records", dataset=dataset, category=cat.id, filters=filters, status=e.status)
         raise Problem(e.status, e.detail) from None
-    audit.record(p, "records", dataset=dataset, category=cat.id, filters=filters, rows=page.rows.num_rows)
-    return _json({"dataset": dataset, "region": label, "snapshot_id": page.snapshot_id,
-                  "count": page.rows.num_rows, "next_cursor": page.next_cursor,
-                  "records": page.rows.to_pylist()})
+    q = records.Query(dataset, regions=regions, fields=wanted, filters=where)
+    filters = _audit_filters(q, label, "json", limit=limit, cursor=bool(cursor))
+    page = await _audited(p, OPEN_ACTION, cat, filters, records.read, q, limit=limit, cursor=cursor)
+    return _page_response(page, "json", {"dataset": dataset, "region": label})
+
+
+def _grant_call(fn, *args):
+    try:
+        return fn(*args)
+    except grants.GrantError as e:
+        raise Problem(e.status, e.detail) from None
+
+
+@app.post("/v1/grants", tags=["grants"], status_code=201,
+          summary="Apply for access to a category (conditional data, personal fields in clear, city-wide rows)")
+def grant_apply(body: grants.GrantRequest, p: Caller):
+    g = _grant_call(grants.apply, p, body)
+    audit.record(p, "grants.apply", category=body.category, filters={"grant": g["id"]}, rows=1, status=201)
+    return _json(g, status=201)
+
+
+@app.get("/v1/grants", tags=["grants"], summary="Grants the caller holds or decides on")
+def grant_list(p: Caller, status: Annotated[str | None, Query(pattern=r"^(pending|approved|rejected|revoked)$")] = None):
+    return _json({"grants": grants.visible(p, status)})
+
+
+@app.get("/v1/grants/{grant_id}", tags=["grants"], summary="One grant")
+def grant_get(grant_id: str, p: Caller):
+    g = _grant_call(grants.get, grant_id)
+    if not any(x["id"] == grant_id for x in grants.visible(p)):
+        raise Problem(404, f"no grant {grant_id!r} you may see")
+    return _json(g)
+
+
+def _decide(grant_id: str, p: Principal, action: str, note: grants.Decision | None):
+    text = note.note if note else None
+    if action == "revoke":
+        g = _grant_call(grants.revoke, p, grant_id, text)
+    else:
+        g = _grant_call(grants.decide, p, grant_id, action == "approve", text)
+    audit.record(p, f"grants.{action}", category=g["category_id"], filters={"grant": grant_id}, rows=1)
+    return _json(g)
+
+
+@app.post("/v1/grants/{grant_id}/approve", tags=["grants"], summary="Approve (the owning department or an admin)")
+def grant_approve(grant_id: str, p: Caller, body: grants.Decision | None = None):
+    return _decide(grant_id, p, "approve", body)
+
+
+@app.post("/v1/grants/{grant_id}/reject", tags=["grants"], summary="Reject (the owning department or an admin)")
+def grant_reject(grant_id: str, p: Caller, body: grants.Decision | None = None):
+    return _decide(grant_id, p, "reject", body)
+
+
+@app.post("/v1/grants/{grant_id}/revoke", tags=["grants"], summary="Revoke (grantee, owner or admin)")
+def grant_revoke(grant_id: str, p: Caller, body: grants.Decision | None = None):
+    return _decide(grant_id, p, "revoke", body)
+
+
+@app.get("/v1/audit", tags=["audit"], summary="Who read what: the append-only audit log",
+         description="Admins see every entry; a department sees accesses to its own categories.")
+def audit_log(
+    p: Caller,
+    client: Annotated[str | None, Query(max_length=200, description="client id or name")] = None,
+    dataset: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=40)] = None,
+    since: Annotated[datetime | None, Query(description="CST, inclusive")] = None,
+    until: Annotated[datetime | None, Query(description="CST, exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    before: Annotated[int | None, Query(ge=1, description="next_before of the previous page")] = None,
+):
+    if p.role == "admin":
+        own = None
+    elif p.role == "department":
+        own = [c.id for c in catalogue.current().categories.values() if c.owner == p.department]
+    else:
+        raise Problem(403, f"client {p.name!r} has role {p.role}: the audit log is for admins and departments")
+    rows = audit.search(client=client, dataset=dataset, category=category, action=action, since=since,
+                        until=until, limit=limit, before=before, categories=own)
+    audit.record(p, "audit", filters={"client": client, "dataset": dataset, "category": category,
+                                      "action": action}, rows=len(rows))
+    return _json({"entries": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None})
 
 
 def _indicator_rows(p: Principal, region: str | None, code: str | None, period: str | None) -> tuple[str | None, list]:
@@ -143,7 +459,9 @@ def _indicator_rows(p: Principal, region: str | None, code: str | None, period: 
     rows = latest(default_lake(), code=code, region=want_region, period_label=period)
     for r in rows:
         r["inputs"] = json.loads(r["inputs"])
-        r["components"] = json.loads(r["components"]) if r["components"] else None
+        parts = json.loads(r["components"]) if r["components"] else []
+        r["components"] = [x for x in parts if x.get("kind") != "alternate"] or None
+        r["alternates"] = [x for x in parts if x.get("kind") == "alternate"] or None
     return want_region, rows
 
 

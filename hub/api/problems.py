@@ -12,8 +12,8 @@ PROBLEM = "application/problem+json"
 
 
 class Problem(Exception):
-    def __init__(self, status: int, detail: str, headers: dict | None = None):
-        self.status, self.detail, self.headers = status, detail, headers
+    def __init__(self, status: int, detail: str, headers: dict | None = None, **extra):
+        self.status, self.detail, self.headers, self.extra = status, detail, headers, extra
 
 
 def problem(status: int, detail: str, instance: str | None = None, headers: dict | None = None,
@@ -28,7 +28,7 @@ def problem(status: int, detail: str, instance: str | None = None, headers: dict
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
-        return problem(exc.status, exc.detail, request.url.path, exc.headers)
+        return problem(exc.status, exc.detail, request.url.path, exc.headers, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

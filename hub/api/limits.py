@@ -1,0 +1,54 @@
+"""Per-client rate limits (the ``limits`` library, moving window).
+
+Keyed by the token's client (its signature is checked here; the client row is
+checked by the route), or by the caller's address for open data without a token.
+Storage is per process by default (``memory://``: each API worker counts on its
+own); point ``CITYHUB_RATE_LIMIT_STORAGE`` at Redis (``redis://...``) to share the
+count between workers and hosts.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jwt
+from fastapi import Request
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from hub.api.problems import Problem
+from hub.clients import ISSUER, token_secret
+from hub.config import settings
+
+
+@lru_cache(maxsize=4)
+def _limiter(storage: str) -> MovingWindowRateLimiter:
+    return MovingWindowRateLimiter(storage_from_string(storage))
+
+
+def _client_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        return None
+    try:
+        claims = jwt.decode(auth[7:].strip(), token_secret(), algorithms=["HS256"], issuer=ISSUER)
+    except jwt.InvalidTokenError:
+        return None  # the route refuses it
+    return f"client:{claims.get('sub')}"
+
+
+def rate_limit(request: Request) -> None:
+    cfg = settings()
+    key = _client_key(request)
+    if key is None:
+        key, rule = f"addr:{request.client.host if request.client else '?'}", parse(cfg.open_rate_limit)
+    else:
+        rule = parse(cfg.rate_limit)
+    limiter = _limiter(cfg.rate_limit_storage)
+    if not limiter.hit(rule, key):
+        reset, _ = limiter.get_window_stats(rule, key)
+        import time
+
+        wait = max(1, int(reset - time.time()))
+        raise Problem(429, f"rate limit of {rule} exceeded for this client: retry in {wait}s",
+                      {"Retry-After": str(wait)})
