@@ -76,6 +76,10 @@ class Category(BaseModel):
     def _consistent(self):
         if self.share_type == "not_shared" and not self.legal_basis:
             raise ValueError("a not_shared category needs its legal_basis")
+        if self.share_type == "not_shared" and self.open_type != "not_open":
+            raise ValueError("a not_shared category cannot be open")
+        if self.share_type == "conditional" and self.open_type == "unconditional":
+            raise ValueError("a conditionally shared category cannot be open without condition")
         if self.update_cycle not in update_cycles():
             raise ValueError(f"update_cycle must be one of {', '.join(update_cycles())}")
         unknown = [d for d in self.datasets if d not in contracts() or d == "quarantine"]
@@ -197,7 +201,8 @@ def parse(doc: dict) -> tuple[list[Department], list[Category]]:
         except ValidationError as e:
             problems.append(f"department {did}: {_short(e)}")
     known = {d.id for d in deps}
-    seen = set()
+    seen: set[str] = set()
+    claimed: dict[str, str] = {}
     for raw in doc.get("categories") or []:
         try:
             c = Category(**raw)
@@ -209,6 +214,10 @@ def parse(doc: dict) -> tuple[list[Department], list[Category]]:
         if c.id in seen:
             problems.append(f"category {c.id}: declared twice")
         seen.add(c.id)
+        for d in c.datasets:
+            if d in claimed:
+                problems.append(f"category {c.id}: dataset {d} already belongs to {claimed[d]}")
+            claimed.setdefault(d, c.id)
         cats.append(c)
     if problems:
         raise CatalogueError(400, "; ".join(problems))

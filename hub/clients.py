@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import jwt
@@ -51,17 +53,27 @@ def token_secret(cfg: Settings | None = None) -> str:
     cfg = cfg or settings()
     if cfg.token_secret:
         return cfg.token_secret
-    path = Path(cfg.home) / "token_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{uuid.uuid4().hex}")
-        tmp.write_text(secrets.token_urlsafe(48))
-        tmp.chmod(0o600)
+    return _home_secret(str(Path(cfg.home) / "token_secret"))
+
+
+@lru_cache(maxsize=8)
+def _home_secret(path: str) -> str:
+    """Created once, never changed: written private (0600) and linked into place
+    atomically, so two processes starting together agree on one secret."""
+    target = Path(path)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{uuid.uuid4().hex}")
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
         try:
-            tmp.rename(path) if not path.exists() else tmp.unlink()
-        except OSError:
+            os.link(tmp, target)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
             tmp.unlink(missing_ok=True)
-    return path.read_text().strip()
+    return target.read_text().strip()
 
 
 def _check_region(role: str, region: str | None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -50,7 +51,14 @@ class Settings:
 
 
 def settings() -> Settings:
-    """Read the settings now (tests change the environment between calls)."""
+    """The settings for the environment as it is now (tests change it between
+    calls); built once per distinct set of ``CITYHUB_*`` variables."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CITYHUB_")))
+    return _settings(env, os.getcwd())  # relative defaults (./var) depend on the directory
+
+
+@lru_cache(maxsize=16)
+def _settings(env_key: tuple, cwd: str) -> Settings:
     home = Path(_env("CITYHUB_HOME", "var")).resolve()
     lake = _env("CITYHUB_LAKE", str(home / "lake"))
     if "://" not in lake:

@@ -7,7 +7,7 @@ approval for the duration applied for and then expires. The access decision for 
 request combines the category's share type, the caller's role and its live grants:
 
 - not shared: never served (only its owner reads its own data);
-- conditional: needs a live grant (admins read it, masked, for operations);
+- conditional: needs a live grant (admins too: they decide on grants, they do not read);
 - unconditional: every client;
 - a county reads its own county unless a grant says city-wide; personal fields
   are masked unless a grant names them (the owner reads its own data in clear).
@@ -117,7 +117,10 @@ def decide(p: Principal, gid: str, approve: bool, note: str | None = None) -> di
     if approve:  # runs from approval for the duration applied for
         values.update(starts_at=now, expires_at=now + (g["expires_at"] - g["starts_at"]))
     with engine(settings().hub_db_uri).begin() as con:
-        con.execute(update(grants).where(and_(grants.c.id == gid, grants.c.status == "pending")).values(**values))
+        n = con.execute(update(grants).where(and_(grants.c.id == gid, grants.c.status == "pending"))
+                        .values(**values)).rowcount
+    if not n:
+        raise GrantError(409, f"grant {gid} was decided meanwhile")
     return get(gid)
 
 
@@ -126,10 +129,18 @@ def revoke(p: Principal, gid: str, note: str | None = None) -> dict:
     c = catalogue.current().categories.get(g["category_id"])
     if not (p.client_id == g["client_id"] or (c is not None and _may_decide(p, c))):
         raise GrantError(403, "only the grantee, the category's owner or a city admin may revoke a grant")
-    with engine(settings().hub_db_uri).begin() as con:
+    with engine(settings().hub_db_uri).begin() as con:  # the approval's decided_by stays
         con.execute(update(grants).where(grants.c.id == gid).values(
-            status="revoked", decided_by=p.name, decided_at=now_cst(), decision_note=note))
+            status="revoked", decision_note=f"revoked by {p.name} at {now_cst():%Y-%m-%d %H:%M}"
+                                            + (f": {note}" if note else "")))
     return get(gid)
+
+
+def may_see(p: Principal, g: dict) -> bool:
+    if p.role == "admin" or g["client_id"] == p.client_id:
+        return True
+    c = catalogue.current().categories.get(g["category_id"])
+    return p.role == "department" and c is not None and c.owner == p.department
 
 
 def visible(p: Principal, status: str | None = None) -> list[dict]:
@@ -163,7 +174,7 @@ def access(p: Principal, c: Category, dataset: str, counties: list[str]) -> Acce
     if not c.should_share:
         raise GrantError(403, f"category {c.id} is not shared ({c.legal_basis})")
     held = live(p, c.id)
-    if c.share_type == "conditional" and not held and p.role != "admin":
+    if c.share_type == "conditional" and not held:
         raise GrantError(403, f"category {c.id} is shared on condition: it needs an approved, unexpired grant "
                               "(POST /v1/grants), which this client does not have")
     unmasked = frozenset(f for g in held for f in g["fields"]) & personal

@@ -45,6 +45,9 @@ TABLE_PROPERTIES = {
     # re-check its rows against what the other writer landed (Lake.commit retries
     # whole commits itself where that is safe)
     "commit.retry.num-retries": "0",
+    # small row groups: a county's page or a day's events read a few of them, found by
+    # their statistics, instead of decoding a million rows (pyiceberg's default)
+    "write.parquet.row-group-limit": "32768",
 }
 
 
@@ -183,15 +186,20 @@ _RETRY = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_a
                wait=wait_random_exponential(multiplier=0.02, max=1.0), reraise=True)(lambda fn, *a, **kw: fn(*a, **kw))
 
 
-def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
-    """(Re)define view ``name`` over ``files``; an empty table gets an empty view of the contract's schema."""
+SQL_TYPES = {"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
+             "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
+
+
+def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], contract_name: str | None = None) -> None:
+    """(Re)define view ``name`` over ``files`` (of dataset ``contract_name``, default
+    ``name``); an empty table gets an empty view of the contract's schema."""
     if files:
         listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{listing}])')
     else:
-        empty = contract(name).arrow_schema().empty_table()
-        con.register(f"__empty_{name}", empty)
-        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "__empty_{name}"')
+        cols = ", ".join(f'CAST(NULL AS {SQL_TYPES[f.type]}) AS "{f.name}"'
+                         for f in contract(contract_name or name).fields)
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {cols} WHERE false')
 
 
 def _local(path: str) -> str:

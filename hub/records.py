@@ -12,6 +12,7 @@ import base64
 import json
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -20,10 +21,9 @@ import duckdb
 import pyarrow as pa
 
 from hub.contracts import Contract, contract
-from hub.lake import Lake, register_view
+from hub.lake import CST, SQL_TYPES, Lake, register_view
 
-_SQL_TYPE = {"string": "VARCHAR", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
-             "bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
+_SQL_TYPE = SQL_TYPES
 # masks by field name hint; fields declare ``sensitivity: personal``
 # (a value too short to keep any of it hidden is masked whole)
 _MASKS = {
@@ -86,11 +86,12 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self.files = lru_cache(maxsize=256)(self._files)
 
-    def current(self, name: str) -> int | None:
+    def current(self, name: str, fresh: bool = False) -> int | None:
+        """The table's current snapshot; ``fresh`` reads the catalogue now."""
         now = time.monotonic()
         with self._lock:
             hit = self._current.get(name)
-        if hit and now - hit[0] < self.ttl:
+        if hit and now - hit[0] < self.ttl and not fresh:
             return hit[1]
         sid = self.lake.snapshot_id(name)
         with self._lock:
@@ -136,7 +137,9 @@ def decode_cursor(cursor: str, c: Contract, descending: bool = False) -> tuple[i
     try:
         obj = _unb64(cursor)
         sid, key = obj["s"], obj["k"]
-        if not isinstance(key, list) or len(key) != len(c.key) or (sid is not None and not isinstance(sid, int)):
+        if not isinstance(key, list) or len(key) != len(order_columns(c)) \
+                or not all(v is None or isinstance(v, str) for v in key) \
+                or (sid is not None and not isinstance(sid, int)) or (sid is None and obj.get("k")):
             raise ValueError
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise RecordsError(400, _BAD_CURSOR) from None
@@ -161,17 +164,18 @@ def _typed(c: Contract, name: str, raw: str):
             return raw.lower() == "true"
         if typ == "date":
             return date.fromisoformat(raw)
-        if typ == "timestamp":
-            return datetime.fromisoformat(raw).replace(tzinfo=None) if "+" not in raw[10:] else \
-                datetime.fromisoformat(raw)
+        if typ == "timestamp":  # the lake keeps China Standard Time without a zone
+            t = datetime.fromisoformat(raw)
+            return t.astimezone(CST).replace(tzinfo=None) if t.tzinfo else t
         return raw
-    except ValueError:
+    except (ValueError, OverflowError):
         expect = {"int32": "an integer", "int64": "an integer", "float64": "a number", "bool": "true or false",
                   "date": "a date YYYY-MM-DD", "timestamp": "a time YYYY-MM-DDTHH:MM:SS (China Standard Time)"}[typ]
         raise RecordsError(400, f"filter {name}: {raw!r} is not {expect}") from None
 
 
-def parse_filters(c: Contract, params: list[tuple[str, str]], unmasked: frozenset[str] = frozenset()) -> tuple[Filter, ...]:
+def parse_filters(c: Contract, params: list[tuple[str, str]], unmasked: frozenset[str] = frozenset(),
+                  allowed: set[str] | None = None) -> tuple[Filter, ...]:
     """``field=value`` (equals), ``field=in:a,b``, ``field=ge:2026-01-01`` (also gt, lt, le, ne)
     on the contract's filterable fields. A masked personal field cannot be filtered on:
     that would reveal values the caller may not see."""
@@ -183,6 +187,8 @@ def parse_filters(c: Contract, params: list[tuple[str, str]], unmasked: frozense
             raise RecordsError(400, f"unknown parameter {name!r}: not a field of {c.name} or one of "
                                     f"{', '.join(sorted(RESERVED))}")
         f = c.field(name)
+        if allowed is not None and name not in allowed:
+            raise RecordsError(400, f"field {name} is not open data: it cannot be filtered on")
         if f.sensitivity == "personal" and name not in unmasked:
             raise RecordsError(403, f"field {name} is personal data your grant does not name: it cannot be filtered on")
         if not f.filterable:
@@ -218,6 +224,8 @@ def _projection(c: Contract, q: Query) -> list[str]:
         unknown = [f for f in q.fields if f not in names]
         if unknown:
             raise RecordsError(400, f"unknown field(s) {', '.join(unknown)}; {c.name} has: {', '.join(names)}")
+        if len(set(q.fields)) != len(q.fields):
+            raise RecordsError(400, "fields: a field is named twice")
     return list(q.fields or names)
 
 
@@ -237,44 +245,118 @@ def _where(c: Contract, q: Query, after: list | None) -> tuple[list[str], list]:
         # keyset: (k1, k2, ...) > (v1, v2, ...), spelled out for any key length
         cmp = "<" if q.descending else ">"
         ors = []
-        for i, k in enumerate(c.key):
+        order = order_columns(c)
+        for i, k in enumerate(order):
             typ = _SQL_TYPE[c.field(k).type]
-            eqs = [f'"{c.key[j]}" = CAST(? AS {_SQL_TYPE[c.field(c.key[j]).type]})' for j in range(i)]
+            eqs = [f'"{order[j]}" = CAST(? AS {_SQL_TYPE[c.field(order[j]).type]})' for j in range(i)]
             ors.append("(" + " AND ".join(eqs + [f'"{k}" {cmp} CAST(? AS {typ})']) + ")")
             params.extend(after[:i] + [after[i]])
         where.append("(" + " OR ".join(ors) + ")")
     return where, params
 
 
-def _sql(c: Contract, q: Query, cols: list[str], where: list[str], limit: int | None, keys: bool = True) -> str:
+def order_columns(c: Contract) -> list[str]:
+    """The order pages come in: the lake's own sort order (region, then time for
+    most datasets), ties broken by the key, so the order is total. Reading in the
+    order the files are written in lets DuckDB's top-N skip row groups by their
+    statistics instead of sorting a county's whole slice for every page."""
+    out: list[str] = []
+    for k in [*c.sort_by, *c.key]:
+        if k not in out:
+            out.append(k)
+    return out
+
+
+def _sql(c: Contract, q: Query, view: str, cols: list[str], where: list[str], limit: int | None,
+         keys: bool = True) -> str:
     proj = ", ".join(_mask_expr(c, f) if f not in q.unmasked else f'"{f}"' for f in cols)
+    order = order_columns(c)
     if keys:
-        proj += ", " + ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(c.key))
+        proj += ", " + ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(order))
     direction = " DESC" if q.descending else ""
-    return (f'SELECT {proj} FROM "{c.name}" '
+    return (f'SELECT {proj} FROM "{view}" '
             + (f"WHERE {' AND '.join(where)} " if where else "")
-            + "ORDER BY " + ", ".join(f'"{k}"{direction}' for k in c.key)
+            + "ORDER BY " + ", ".join(f'"{k}"{direction}' for k in order)
             + (f" LIMIT {int(limit)}" if limit is not None else ""))
 
 
-def _run(files: list[str], name: str, sql: str, params: list) -> pa.Table:
-    con = duckdb.connect()
-    try:
-        register_view(con, name, files)
-        return con.sql(sql, params=params or None).to_arrow_table()
-    except duckdb.Error as e:
-        raise RecordsError(400, f"query failed: {e}") from None
-    finally:
-        con.close()
+class _Engine:
+    """One in-memory DuckDB per process, a cursor per query. Data files never change,
+    so their Parquet metadata is cached, and each (dataset, file set) gets its view
+    once; pages of a snapshot are immutable, so recent ones are cached too."""
+
+    def __init__(self):
+        self.db = duckdb.connect()
+        self.db.execute("SET parquet_metadata_cache = true")
+        self.lock = threading.Lock()
+        self.views: dict[tuple, str] = {}
+        self.made = 0
+        self.pages: OrderedDict[tuple, pa.Table] = OrderedDict()
+
+    MAX_VIEWS, MAX_PAGES, MAX_PAGE_BYTES = 512, 256, 1 << 20
+
+    def view(self, name: str, files: tuple[str, ...]) -> str:
+        key = (name, files)
+        with self.lock:
+            v = self.views.get(key)
+            if v is None:
+                if len(self.views) >= self.MAX_VIEWS:  # old snapshots' views: made again if asked for
+                    old_key = next(iter(self.views))
+                    self.db.execute(f'DROP VIEW IF EXISTS "{self.views.pop(old_key)}"')
+                self.made += 1
+                v = f"{name}__{self.made}"
+                register_view(self.db, v, list(files), contract_name=name)
+                self.views[key] = v
+            return v
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.db.cursor()
+
+    def _query(self, sql: str, params: tuple) -> pa.Table:
+        cur = self.db.cursor()
+        try:
+            return cur.sql(sql, params=list(params) or None).to_arrow_table()
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: list) -> pa.Table:
+        key = (sql, tuple(str(p) for p in params))
+        with self.lock:
+            hit = self.pages.get(key)
+            if hit is not None:
+                self.pages.move_to_end(key)
+                return hit
+        try:
+            out = self._query(sql, tuple(params))
+        except duckdb.Error as e:
+            raise RecordsError(400, f"query failed: {e}") from None
+        if out.nbytes <= self.MAX_PAGE_BYTES:
+            with self.lock:
+                self.pages[key] = out
+                while len(self.pages) > self.MAX_PAGES:
+                    self.pages.popitem(last=False)
+        return out
+
+
+_ENGINE: _Engine | None = None
+
+
+def engine() -> _Engine:
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = _Engine()
+    return _ENGINE
 
 
 def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | None) -> tuple[pa.Table, list | None]:
     cols = _projection(c, q)
     where, params = _where(c, q, after)
-    out = _run(files, c.name, _sql(c, q, cols, where, limit + 1), params)
+    eng = engine()
+    view = eng.view(c.name, tuple(files))
+    out = eng.query(_sql(c, q, view, cols, where, limit + 1), params)
     more = out.num_rows > limit
     out = out.slice(0, limit)
-    last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(c.key))] if more else None
+    last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(order_columns(c)))] if more else None
     return out.select(cols), last
 
 
@@ -308,7 +390,8 @@ def changes(cache: SnapshotCache, q: Query, *, limit: int, since: str | None) ->
             obj = _unb64(since)
             base, to, after = obj["f"], obj.get("t"), obj.get("k")
             if (base is not None and not isinstance(base, int)) or (to is not None and not isinstance(to, int)) \
-                    or (after is not None and (not isinstance(after, list) or len(after) != len(c.key))):
+                    or (after is not None and (not isinstance(after, list) or len(after) != len(order_columns(c))
+                                               or not all(v is None or isinstance(v, str) for v in after))):
                 raise ValueError
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise RecordsError(400, "since is not valid: pass back the next_cursor of a previous changes call") from None
@@ -316,8 +399,8 @@ def changes(cache: SnapshotCache, q: Query, *, limit: int, since: str | None) ->
             if sid is not None and not cache.known(q.dataset, sid):
                 raise RecordsError(410, "since refers to a snapshot this dataset no longer has: "
                                         "start again without since (a full copy)")
-        if to is None:  # a finished change set: the next one runs up to now
-            to = cache.current(q.dataset)
+        if to is None:  # a finished change set: the next one runs up to what has landed now
+            to = cache.current(q.dataset, fresh=True)
             if base is not None and (to is None or (to != base and not cache.newer(q.dataset, to, base))):
                 to = base  # this worker's view is older than the caller's cursor: never go back
     old = set(cache.files(q.dataset, base)) if base is not None else set()
@@ -345,11 +428,12 @@ class Export:
         self.snapshot_id = cache.current(q.dataset)
         cols = _projection(c, q)
         where, params = _where(c, q, None)
-        self.con = duckdb.connect()
-        register_view(self.con, c.name, list(cache.files(q.dataset, self.snapshot_id)))
-        try:
-            self.reader = self.con.execute(_sql(c, q, cols, where, None, keys=False), params or None
-                                           ).to_arrow_reader(batch_rows)
+        eng = engine()
+        view = eng.view(c.name, tuple(cache.files(q.dataset, self.snapshot_id)))
+        self.con = eng.cursor()
+        try:  # a relation's reader streams; execute() would build the whole result first
+            self.reader = self.con.sql(_sql(c, q, view, cols, where, None, keys=False), params=params or None
+                                       ).to_arrow_reader(batch_rows)
         except duckdb.Error as e:
             self.con.close()
             raise RecordsError(400, f"query failed: {e}") from None

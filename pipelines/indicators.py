@@ -78,26 +78,70 @@ def _bind(sql: str, p: Period) -> str:
 def _counts(con, sql: str, c: City, measure: str) -> dict[str, float]:
     """``measure`` (default ``count(*)``) over the counted rows, per county, and for
     the city over all of the city's rows (a distinct count is not a sum of counties;
-    rows of a city-level indicator carry the city's own code)."""
-    rows = con.execute(f"SELECT region, {measure} FROM ({sql}) GROUP BY region").fetchall()
-    per = {r: (n or 0) for r, n in rows if r in c.counties}
-    whole = con.execute(f"SELECT {measure} FROM ({sql}) WHERE region IN (SELECT region FROM city_regions)"
-                        ).fetchone()[0]
-    per[c.code] = whole or 0
+    rows of a city-level indicator carry the city's own code), in one pass."""
+    rows = con.execute(f"SELECT region, grouping(region) AS whole, {measure} FROM ({sql}) "
+                       "WHERE region IN (SELECT region FROM city_regions) GROUP BY GROUPING SETS ((region), ())"
+                       ).fetchall()
+    per = {r: (n or 0) for r, whole, n in rows if not whole and r in c.counties}
+    per[c.code] = next((n for _, whole, n in rows if whole), 0) or 0
     return per
 
 
+class Run:
+    """One DuckDB connection over every input at one set of snapshots, for a whole
+    computation: all its values are pinned to the same data. A declared view is
+    materialised once per distinct bound SQL (the periods of a run mostly end on the
+    same day, so the costly "last status per camera" is computed once), and a
+    tally whose bound SQL repeats is reused."""
+
+    def __init__(self, lake: Lake, names, c: City, snapshots: dict[str, int | None] | None = None):
+        self.con, self.used = lake.connect(sorted(set(names)), snapshots)
+        self.c = c
+        self.con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
+        self.con.register("city_regions", pa.table({"region": pa.array([c.code, *c.counties], pa.string())}))
+        self.tables: dict[tuple, str] = {}
+        self.tallies: dict[tuple, dict] = {}
+
+    def prepare(self, ind: Indicator, p: Period) -> tuple:
+        """Point the indicator's views at their materialised rows for ``p``; returns
+        the bound views (the key under which tallies over them are reused)."""
+        bound: tuple = ()
+        for name, sql in ind.views:
+            bound += ((name, _bind(sql, p)),)
+            table = self.tables.get(bound)
+            if table is None:
+                table = f"__m{len(self.tables)}"
+                self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {bound[-1][1]}')
+                self.con.execute(f'CREATE TEMP TABLE "{table}" AS SELECT * FROM "{name}"')
+                self.tables[bound] = table
+            self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM "{table}"')
+        return bound
+
+    def counts(self, bound: tuple, sql: str, measure: str) -> dict[str, float]:
+        key = (bound, sql, measure)
+        if key not in self.tallies:
+            self.tallies[key] = _counts(self.con, sql, self.c, measure)
+        return self.tallies[key]
+
+    def close(self) -> None:
+        self.con.close()
+
+
 def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
-             snapshots: dict[str, int | None] | None = None) -> list[dict]:
-    """Values of ``ind`` for the city and each county over ``p``."""
-    con, used = lake.connect(ind.inputs, snapshots)
+             snapshots: dict[str, int | None] | None = None, run: Run | None = None) -> list[dict]:
+    """Values of ``ind`` for the city and each county over ``p`` (within ``run``, or
+    on a connection of its own at ``snapshots``)."""
+    own = run is None
+    run = run or Run(lake, ind.inputs, c, snapshots)
     try:
-        _prepare(con, ind, c, p)
-        tallies = {part.code: (_counts(con, _bind(part.numerator, p), c, part.measure),
-                               _counts(con, _bind(part.denominator, p), c, part.measure))
+        bound = run.prepare(ind, p)
+        tallies = {part.code: (run.counts(bound, _bind(part.numerator, p), part.measure),
+                               run.counts(bound, _bind(part.denominator, p), part.measure))
                    for part in ind.parts + ind.alternates}
     finally:
-        con.close()
+        if own:
+            run.close()
+    used = {n: run.used[n] for n in ind.inputs}
     missing = [n for n, sid in used.items() if sid is None]
     rows = []
     for region in (c.regions if ind.scope == "all" else [c.code]):
@@ -126,14 +170,6 @@ def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
     return rows
 
 
-def _prepare(con, ind: Indicator, c: City, p: Period) -> None:
-    """The helper views every query may use: the city's counties, its regions, the declared views."""
-    con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
-    con.register("city_regions", pa.table({"region": pa.array([c.code, *c.counties], pa.string())}))
-    for name, sql in ind.views:
-        con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {_bind(sql, p)}')
-
-
 def _ratio(part: Ratio, num: int, den: int, region: str, p: Period, missing: list[str]) -> dict:
     if den == 0:
         why = f"denominator is 0: nothing to count for {part.code} in {region} over {p.label}"
@@ -157,14 +193,17 @@ def compute(lake: Lake, city_code: str, day: date, codes: list[str] | None = Non
     out: list[dict] = []
     today = run_at.date()
     chosen = [indicator(code) for code in codes or list(indicators())]
-    for kind in kinds:
-        if kind == "now" and day != today:
-            continue  # "now" is today's, not a past day's
-        p = period(kind, day)
-        if any("category_facts" in ind.inputs for ind in chosen):
+    periods = [period(kind, day) for kind in kinds if kind != "now" or day == today]  # "now" is today's only
+    if any("category_facts" in ind.inputs for ind in chosen):
+        for p in periods:
             sharing.record(lake, c.code, p.label, p.start, p.end, now=run_at)
-        for ind in chosen:
-            out.extend(evaluate(lake, ind, c, p))
+    run = Run(lake, [i for ind in chosen for i in ind.inputs], c)
+    try:
+        for p in periods:
+            for ind in chosen:
+                out.extend(evaluate(lake, ind, c, p, run=run))
+    finally:
+        run.close()
     for r in out:
         r["computed_at"] = run_at
     if out:
@@ -174,8 +213,14 @@ def compute(lake: Lake, city_code: str, day: date, codes: list[str] | None = Non
 
 
 def fed_inputs() -> list[str]:
-    """The lake datasets the declared indicators read that feeds land into."""
-    return sorted({i for ind in indicators().values() for i in ind.inputs} - {"category_facts", "indicator_values"})
+    """The lake datasets the declared indicators read that feeds land into (every
+    catalogued dataset when an indicator counts from the sharing facts)."""
+    from hub import catalogue
+
+    names = {i for ind in indicators().values() for i in ind.inputs}
+    if "category_facts" in names:
+        names |= {d for c in catalogue.categories().values() for d in c.datasets}
+    return sorted(names - {"category_facts", "indicator_values"})
 
 
 def refresh_now(lake: Lake, city_code: str, seen: dict | None = None) -> tuple[bool, dict]:
@@ -252,9 +297,10 @@ def evidence(lake: Lake, code: str, region: str, period_label: str, side: str,
     snapshots = json.loads(value["inputs"])
     p = Period(value["period"], value["period_start"], value["period_end"])
     c = _city_of(region)
-    con, _ = lake.connect(ind.inputs, snapshots)
+    run = Run(lake, ind.inputs, c, snapshots)
+    con = run.con
     try:
-        _prepare(con, ind, c, p)
+        run.prepare(ind, p)
         sql = _bind(part.numerator if side == "numerator" else part.denominator, p)
         regions = [c.code, *c.counties] if region == c.code else [region]
         where = f"region IN ({', '.join('?' for _ in regions)})"
@@ -263,6 +309,8 @@ def evidence(lake: Lake, code: str, region: str, period_label: str, side: str,
                        params=regions).to_arrow_table()
     finally:
         con.close()
+    personal = {f.name for d in ind.inputs for f in contract(d).fields if f.sensitivity == "personal"}
+    rows = rows.drop_columns([n for n in rows.column_names if n in personal])  # evidence never carries them
     return {"code": code, "component": part.code, "region": region, "period": p.label, "side": side,
             "measure": part.measure, "measured": total, "stored": _stored(value, part, side),
             "snapshot_ids": snapshots, "definition_version": value["definition_version"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import time
 from datetime import date, timedelta
 
 import httpx
@@ -124,7 +125,7 @@ def test_a_county_sees_only_its_county_in_every_format_filter_and_cursor(hub):
     # a cursor made from another county's key still only continues within the caller's county
     from hub.records import encode_cursor
     sid = client.get(f"{url}/records", headers=h, params={"limit": 1}).json()["snapshot_id"]
-    rows = client.get(f"{url}/records", headers=h, params={"cursor": encode_cursor(sid, ["2000-01-01", ""]), "limit": 10000}
+    rows = client.get(f"{url}/records", headers=h, params={"cursor": encode_cursor(sid, [DECHENG, "2000-01-01", ""]), "limit": 10000}
                       ).json()["records"]
     assert rows and {r["region"] for r in rows} == {QIHE}
 
@@ -196,7 +197,7 @@ def test_masking_holds_in_every_format_and_a_city_wide_grant_widens_rows(hub):
 
 def test_filters_are_typed_parameters(hub):
     client, tokens, lake = hub
-    h = auth(tokens["admin"])
+    h = auth(tokens["hrss"])       # the owner reads its own data
     url = f"{SSR}/records"
     web = client.get(url, headers=h, params={"channel": "web", "limit": 10000}).json()["records"]
     assert web and {r["channel"] for r in web} == {"web"}
@@ -211,8 +212,12 @@ def test_filters_are_typed_parameters(hub):
     assert got and all(lo <= x["accepted_at"] < hi for x in got)
     assert len(got) == count(lake, "SELECT count(*) FROM social_security_records WHERE accepted_at >= ? "
                                    "AND accepted_at < ?", ["social_security_records"], [lo, hi])
+    # pages come in the lake's order (region, accepted_at, then the key), either way round
+    order = [(x["region"], x["accepted_at"], x["serial"]) for x in
+             client.get(url, headers=h, params={"limit": 10000}).json()["records"]]
+    assert order == sorted(order)
     desc = client.get(url, headers=h, params={"order": "desc", "limit": 5}).json()["records"]
-    assert [x["serial"] for x in desc] == sorted((x["serial"] for x in desc), reverse=True)
+    assert [(x["region"], x["accepted_at"], x["serial"]) for x in desc] == sorted(order, reverse=True)[:5]
     assert client.get(url, headers=h, params={"channel": "web' OR '1'='1"}).json()["records"] == []
     assert_problem(client.get(url, headers=h, params={"accepted_at": "ge:yesterday"}), 400, "accepted_at")
     assert_problem(client.get(url, headers=h, params={"business_name": "x"}), 400, "cannot be filtered")
@@ -310,3 +315,84 @@ def test_the_catalogue_is_managed_by_admins(hub):
     assert got["fed"] is False and [f["name"] for f in got["fields"]] == ["lot_id", "spaces"]
     assert client.delete("/v1/catalog/categories/ps.parking_lots", headers=a).status_code == 204
     assert_problem(client.get("/v1/catalog/categories/ps.parking_lots", headers=q), 404)
+
+
+def test_paging_while_ingest_commits_returns_every_row_exactly_once(hub):
+    import threading
+
+    from connectors.runner import run
+
+    client, tokens, lake = hub
+    h = auth(tokens["qihe"])
+    url = "/v1/datasets/camera_registry/records"
+    for n in range(1, 4):
+        write_drop(generate(SimConfig(cameras_per_county=40, key_areas_per_county=5, day=DAY + timedelta(days=n))),
+                   settings().drop_root, parts=("registry",))
+    first = client.get(url, headers=h, params={"limit": 5}).json()
+    landed = []
+    ingest_thread = threading.Thread(target=lambda: landed.append(run("camera_registry", lake).landed))
+    ingest_thread.start()
+    rows, cursor = list(first["records"]), first["next_cursor"]
+    while cursor:
+        body = client.get(url, headers=h, params={"limit": 5, "cursor": cursor}).json()
+        assert body["snapshot_id"] == first["snapshot_id"]
+        rows.extend(body["records"])
+        cursor = body["next_cursor"]
+    ingest_thread.join()
+    assert landed and landed[0] > 0
+    keys = [(r["as_of"], r["device_id"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    table = lake.table("camera_registry")
+    con, _ = lake.connect(["camera_registry"], {"camera_registry": first["snapshot_id"]})
+    try:
+        at_first = con.execute("SELECT count(*) FROM camera_registry WHERE region = ?", [QIHE]).fetchall()[0][0]
+    finally:
+        con.close()
+    assert len(rows) == at_first
+    assert table.current_snapshot().snapshot_id != first["snapshot_id"]    # ingest did commit meanwhile
+
+
+def test_open_data_and_evidence_never_bypass_the_access_decision(hub):
+    client, tokens, lake = hub
+    a, q = auth(tokens["admin"]), auth(tokens["qihe"])
+    # only public fields are open data, however the projection is spelled
+    r = client.get("/v1/open/datasets/medical_institutions/records", params={"fields": ","})
+    assert r.status_code == 200
+    assert_problem(client.get("/v1/open/datasets/camera_registry/records", params={"fields": ","}), 404)
+    # a conditionally shared category that is also open needs the same live grant
+    cat = client.get("/v1/catalog/categories/hrss.records", headers=a).json()
+    body = {k: cat[k] for k in ("id", "name_zh", "name_en", "owner", "share_type", "update_cycle", "credit")}
+    body |= {"open_type": "conditional", "datasets": [d["id"] for d in cat["datasets"]]}
+    assert client.put("/v1/catalog/categories/hrss.records", headers=a, json=body).status_code == 200
+    time.sleep(2.1)                                   # API workers re-read the catalogue within 2 s
+    assert_problem(client.get("/v1/open/datasets/social_security_records/records"), 401, "token")
+    assert_problem(client.get("/v1/open/datasets/social_security_records/records", headers=q), 403, "grant")
+    assert_problem(client.put("/v1/catalog/categories/hrss.records", headers=a,
+                              json={**body, "open_type": "unconditional"}), 400, "condition")
+    # the rows behind #19 are social-security records: a county needs the grant for them too
+    from pipelines.indicators import compute
+    compute(lake, "371400", DAY, codes=["19"], kinds=("day",))
+    ev = "/v1/indicators/19/evidence"
+    assert_problem(client.get(ev, headers=q, params={"region": QIHE, "period": str(DAY)}), 403, "grant")
+    rows = client.get(ev, headers=auth(tokens["admin"]), params={"region": QIHE, "period": str(DAY),
+                                                                 "side": "denominator"}).json()["rows"]
+    assert rows and all("id_number" not in r and "name" not in r for r in rows)
+
+
+def test_zoned_times_duplicate_fields_and_exports_are_handled(hub):
+    client, tokens, lake = hub
+    h = auth(tokens["hrss"])
+    url = f"{SSR}/records"
+    n_cst = len(client.get(url, headers=h, params={"accepted_at": "ge:2026-11-22T12:00:00", "limit": 10000}
+                           ).json()["records"])
+    for same in ("ge:2026-11-22T04:00:00Z", "ge:2026-11-22T12:00:00+08:00", "ge:2026-11-21T23:00:00-05:00"):
+        assert len(client.get(url, headers=h, params={"accepted_at": same, "limit": 10000}).json()["records"]) == n_cst
+    assert_problem(client.get(url, headers=h, params={"fields": "serial,serial"}), 400, "twice")
+    assert_problem(client.get("/v1/audit", headers=auth(tokens["admin"]),
+                              params={"since": "0001-01-01T00:00:00+09:00"}), 400, "range")
+    r = client.get(f"{SSR}/export", headers=h, params={"format": "csv"})
+    assert r.status_code == 200
+    entries = client.get("/v1/audit", headers=auth(tokens["admin"]), params={"client": "hrss-dept"}).json()["entries"]
+    done = next(e for e in entries if e["action"] == "export")
+    assert done["rows"] == r.text.count("\n") - 1 and done["filters"]["complete"] is True
+    assert any(e["action"] == "export.start" for e in entries)

@@ -257,7 +257,12 @@ def test_personal_fields_are_masked_and_crafted_cursors_refused(hub):
     assert_problem(client.get("/v1/datasets/social_security_records/records", headers=auth(tokens["county"])),
                    403, "grant")
     admin = new_client(client, "city-admin", "admin")
-    rows = all_pages(client, admin, "/v1/datasets/social_security_records/records", region=COUNTY, limit=100)
+    # admins decide on grants; they do not read conditional data themselves
+    assert_problem(client.get("/v1/datasets/social_security_records/records", headers=auth(admin)), 403, "grant")
+    grant = client.post("/v1/grants", headers=auth(tokens["county"]), json={
+        "category": "hrss.records", "purpose": "checking pension qualification cases", "days": 1}).json()
+    assert client.post(f"/v1/grants/{grant['id']}/approve", headers=auth(admin)).json()["live"]
+    rows = all_pages(client, tokens["county"], "/v1/datasets/social_security_records/records", limit=100)
     assert rows and {r["region"] for r in rows} == {COUNTY}
     for r in rows:
         assert r["id_number"][:4] == r["id_number"][:4] and r["id_number"][4:14] == "*" * 10
@@ -268,6 +273,6 @@ def test_personal_fields_are_masked_and_crafted_cursors_refused(hub):
     assert not raw_ids & {r["id_number"] for r in rows}
     import base64
     import json as _json
-    forged = base64.urlsafe_b64encode(_json.dumps({"s": 12345, "k": ["x", "2026-01-01"]}).encode()).decode().rstrip("=")
+    forged = base64.urlsafe_b64encode(_json.dumps({"s": 12345, "k": [COUNTY, "2026-01-01", "x"]}).encode()).decode().rstrip("=")
     assert_problem(client.get("/v1/datasets/camera_registry/records", headers=auth(tokens["county"]),
                               params={"cursor": forged}), 400, "snapshot")

@@ -187,6 +187,13 @@ def test_connector_dags_then_indicators_end_to_end(dagbag, cityhub_home):
     values = latest(Lake(), code="5", region="371400")
     assert values, "no indicator 5 for the city"
     assert any(v["value"] is not None and v["denominator"] > 0 for v in values)
+    # every declared indicator, the catalogue-level ones (#27, #28, #30) included
+    from hub import catalogue
+    from hub.indicators import indicators
+    every = latest(Lake(), region="371400")
+    assert {v["code"] for v in every} == set(indicators())
+    sharing = next(v for v in every if v["code"] == "27")
+    assert sharing["denominator"] == sum(1 for c in catalogue.categories().values() if c.should_share)
 
 
 def test_a_run_with_nothing_new_emits_no_event(dagbag, cityhub_home):

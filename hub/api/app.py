@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
+
+import orjson
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from hub import audit, catalogue, grants, records
 from hub.api import formats
@@ -22,6 +23,7 @@ from hub.contracts import contracts
 from hub.lake import default_lake
 from hub.regions import city as get_city
 from hub import scoring
+from hub.indicators import indicator
 from pipelines.indicators import EvidenceError, evidence, latest
 from pipelines.sharing import OPEN_ACTION
 
@@ -73,13 +75,10 @@ def admin(p: Caller) -> Principal:
 Admin = Annotated[Principal, Depends(admin)]
 
 
-def _json(obj, status: int = 200) -> Response:
-    def default(v):
-        if isinstance(v, (date, datetime)):
-            return v.isoformat()
-        return str(v)
-    return Response(json.dumps(obj, ensure_ascii=False, default=default, separators=(",", ":")),
-                    status_code=status, media_type="application/json")
+def _json(obj, status: int = 200, headers: dict | None = None) -> Response:
+    # orjson writes dates and naive times as ISO 8601, as the lake keeps them (CST)
+    return Response(orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS), status_code=status,
+                    media_type="application/json", headers=headers)
 
 
 def scope(p: Principal | None, region: str | None, city_wide: bool = False) -> tuple[str, list[str] | None]:
@@ -207,21 +206,19 @@ def _dataset(dataset: str):
     return c, cat
 
 
-def _query(request: Request, p: Principal, dataset: str, region: str | None, fields: str | None,
+def _query(request: Request, p: Principal, action: str, dataset: str, region: str | None, fields: str | None,
            order: str = "asc") -> tuple[records.Query, str, object, grants.Access]:
     """The caller's query on ``dataset``: its grants decide rows, fields in clear and
     whether it may read at all; the region asked for must lie within that."""
     c, cat = _dataset(dataset)
     city = get_city(settings().city)
-    try:
+    try:  # every refusal is audited too
         acc = grants.access(p, cat, dataset, list(city.counties))
-    except grants.GrantError as e:
-        audit.record(p, "records", dataset=dataset, category=cat.id, filters={"region": region}, status=e.status)
-        raise Problem(e.status, e.detail) from None
-    label, regions = scope(p, region, city_wide=acc.regions is None)
-    try:
+        label, regions = scope(p, region, city_wide=acc.regions is None)
         filters = records.parse_filters(c, list(request.query_params.multi_items()), acc.unmasked)
-    except records.RecordsError as e:
+    except (grants.GrantError, records.RecordsError, Problem) as e:
+        audit.record(p, action, dataset=dataset, category=cat.id,
+                     filters={"region": region, "query": str(request.query_params)[:500]}, status=e.status)
         raise Problem(e.status, e.detail) from None
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     q = records.Query(dataset, regions=regions, fields=wanted, filters=filters, unmasked=acc.unmasked,
@@ -243,7 +240,7 @@ def _page_response(page: records.Page, fmt: str, meta: dict) -> Response:
     if fmt == "json":
         return _json({**meta, "snapshot_id": page.snapshot_id, "count": page.rows.num_rows,
                       "next_cursor": page.next_cursor, "has_more": page.has_more, **page.extra,
-                      "records": page.rows.to_pylist()})
+                      "records": page.rows.to_pylist()}, headers=headers)
     return formats.table_response(page.rows, fmt, headers)
 
 
@@ -257,27 +254,34 @@ _FILTER_DOC = (" Filter on the contract's filterable fields with `field=value`, 
                "`field=ge:2026-01-01` (also gt, lt, le, ne); values are typed per field and passed as parameters.")
 
 
+_TABLES = {200: {"content": {"application/json": {}, "text/csv": {}, formats.ARROW: {}}}}
+
+
 @app.get("/v1/datasets/{dataset}/records", tags=["data"], summary="Records of a dataset, one page at a time",
-         description="Keyset pages pinned to the snapshot of the first page." + _FILTER_DOC,
+         description="Keyset pages pinned to the snapshot of the first page, in the lake's order (region, then "
+                     "its time field for most datasets), ties broken by the key." + _FILTER_DOC,
+         responses=_TABLES,
          dependencies=[Depends(rate_limit)])
-async def dataset_records(
+def dataset_records(
     dataset: str, p: Caller, request: Request,
     region: _REGION = None, limit: _LIMIT = 1000,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
     fields: _FIELDS = None, order: _ORDER = "asc", format: _FORMAT = None,
 ):
     fmt = formats.negotiate(format, request.headers.get("accept"), ("json", "csv", "arrow"))
-    q, label, cat, acc = _query(request, p, dataset, region, fields, order)
+    q, label, cat, acc = _query(request, p, "records", dataset, region, fields, order)
     limit = min(limit, settings().max_page)
     filters = _audit_filters(q, label, fmt, limit=limit, cursor=bool(cursor), grants=list(acc.grants))
-    page = await _audited(p, "records", cat, filters, records.read, q, limit=limit, cursor=cursor)
+    page = _audited(p, "records", cat, filters, records.read, q, limit=limit, cursor=cursor)
     return _page_response(page, fmt, {"dataset": dataset, "region": label})
 
 
-async def _audited(p: Principal | None, action: str, cat: Category, filters: dict, read, q: records.Query, **kw):
-    """Run a page read off the event loop and audit it, refused or served."""
+def _audited(p: Principal | None, action: str, cat: Category, filters: dict, read, q: records.Query, **kw):
+    """Run a page read and audit it, refused or served. Data routes are plain
+    functions: FastAPI runs them in its thread pool, so their database and DuckDB
+    work never blocks the event loop."""
     try:
-        page = await run_in_threadpool(read, cache(), q, **kw)
+        page = read(cache(), q, **kw)
     except records.RecordsError as e:
         audit.record(p, action, dataset=q.dataset, category=cat.id, filters=filters, status=e.status)
         raise Problem(e.status, e.detail) from None
@@ -289,17 +293,18 @@ async def _audited(p: Principal | None, action: str, cat: Category, filters: dic
          description="Without `since`: everything so far (a full copy). Upsert the records on the dataset's key; "
                      "while `has_more`, call again at once with `next_cursor`; when done, keep `next_cursor` as "
                      "the next `since`." + _FILTER_DOC,
+         responses=_TABLES,
          dependencies=[Depends(rate_limit)])
-async def dataset_changes(
+def dataset_changes(
     dataset: str, p: Caller, request: Request,
     since: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous call")] = None,
     region: _REGION = None, limit: _LIMIT = 1000, fields: _FIELDS = None, format: _FORMAT = None,
 ):
     fmt = formats.negotiate(format, request.headers.get("accept"), ("json", "csv", "arrow"))
-    q, label, cat, acc = _query(request, p, dataset, region, fields)
+    q, label, cat, acc = _query(request, p, "changes", dataset, region, fields)
     limit = min(limit, settings().max_page)
     filters = _audit_filters(q, label, fmt, limit=limit, since=bool(since), grants=list(acc.grants))
-    page = await _audited(p, "changes", cat, filters, records.changes, q, limit=limit, since=since)
+    page = _audited(p, "changes", cat, filters, records.changes, q, limit=limit, since=since)
     return _page_response(page, fmt, {"dataset": dataset, "region": label, "key": contracts()[dataset].key})
 
 
@@ -308,23 +313,28 @@ async def dataset_changes(
                      "masking as pages." + _FILTER_DOC,
          responses={200: {"content": {formats.PARQUET: {}, formats.ARROW: {}, "text/csv": {}}}},
          dependencies=[Depends(rate_limit)])
-async def dataset_export(
+def dataset_export(
     dataset: str, p: Caller, request: Request,
     region: _REGION = None, fields: _FIELDS = None, order: _ORDER = "asc",
     format: Annotated[str | None, Query(pattern=r"^(parquet|arrow|csv)$")] = None,
 ):
     fmt = formats.negotiate(format, request.headers.get("accept"), ("parquet", "arrow", "csv"))
-    q, label, cat, acc = _query(request, p, dataset, region, fields, order)
+    q, label, cat, acc = _query(request, p, "export", dataset, region, fields, order)
+    filters = _audit_filters(q, label, fmt, grants=list(acc.grants))
     try:
-        export = await run_in_threadpool(records.Export, cache(), q)
+        export = records.Export(cache(), q)
     except records.RecordsError as e:
+        audit.record(p, "export", dataset=dataset, category=cat.id, filters=filters, status=e.status)
         raise Problem(e.status, e.detail) from None
+    # one entry as the download starts (so a crash mid-stream still leaves a trace), one when it ends
+    audit.record(p, "export.start", dataset=dataset, category=cat.id,
+                 filters={**filters, "snapshot_id": export.snapshot_id})
 
-    def done(rows: int) -> None:
+    def done(rows: int, complete: bool) -> None:
         audit.record(p, "export", dataset=dataset, category=cat.id,
-                     filters=_audit_filters(q, label, fmt, snapshot_id=export.snapshot_id,
-                                            grants=list(acc.grants)), rows=rows)
-    return await run_in_threadpool(formats.export_response, export, fmt, f"{dataset}-{label}", done)
+                     filters={**filters, "snapshot_id": export.snapshot_id, "complete": complete}, rows=rows,
+                     status=200 if complete else 499)
+    return formats.export_response(export, fmt, f"{dataset}-{label}", done)
 
 
 @app.get("/v1/open/catalog", tags=["open data"], summary="Open data categories (no token needed)")
@@ -332,7 +342,7 @@ def open_catalog(p: MaybeCaller):
     cat = catalogue.current()
     out = [{**{k: v for k, v in _category_json(cat, c, p).items() if k != "legal_basis"},
             "fields": [f for f in c.field_list() if f["sensitivity"] == "public"]}
-           for c in cat.categories.values() if c.should_open]
+           for c in cat.categories.values() if c.should_open and c.should_share]
     audit.record(p, "open.catalog", rows=len(out))
     return _json({"categories": out})
 
@@ -340,7 +350,7 @@ def open_catalog(p: MaybeCaller):
 @app.get("/v1/open/datasets/{dataset}/records", tags=["open data"],
          summary="Open data: records of an open category's dataset; public fields only",
          dependencies=[Depends(rate_limit)])
-async def open_records(
+def open_records(
     dataset: str, p: MaybeCaller, request: Request,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$", description="county or city code")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -352,25 +362,32 @@ async def open_records(
     open data (not masked: left out)."""
     c = contracts().get(dataset)
     cat = catalogue.category_of(dataset)
-    if c is None or cat is None or not cat.should_open:
+    public = [f.name for f in c.fields if f.sensitivity == "public"] if c else []
+    if c is None or cat is None or not cat.should_open or not cat.should_share or not public:
         raise Problem(404, f"no open dataset {dataset!r}; see GET /v1/open/catalog")
-    if cat.open_type == "conditional" and p is None:
-        raise Problem(401, f"category {cat.id} is open on condition: register for a client and send its token",
-                      {"WWW-Authenticate": "Bearer"})
-    public = [f.name for f in c.fields if f.sensitivity == "public"]
-    wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else public
-    closed = [f for f in wanted if f in c.field_names and f not in public]
-    if closed:
-        raise Problem(400, f"field(s) {', '.join(closed)} are not open data; open fields: {', '.join(public)}")
-    label, regions = scope(None, region)
-    limit = min(limit, settings().max_page)
     try:
-        where = records.parse_filters(c, list(request.query_params.multi_items()))
-    except records.RecordsError as e:
+        if cat.open_type == "conditional" or cat.share_type == "conditional":
+            if p is None:
+                raise Problem(401, f"category {cat.id} is open on condition: register for a client and send "
+                                   "its token", {"WWW-Authenticate": "Bearer"})
+            if cat.share_type == "conditional":  # the same decision as /v1/datasets: a live grant
+                grants.access(p, cat, dataset, [])
+        wanted = [f.strip() for f in (fields or "").split(",") if f.strip()] or public
+        closed = [f for f in wanted if f not in public]
+        if closed:
+            raise Problem(400, f"field(s) {', '.join(closed)} are not open data; open fields: {', '.join(public)}")
+        label, regions = scope(None, region)
+        where = records.parse_filters(c, list(request.query_params.multi_items()), allowed=set(public))
+    except (grants.GrantError, records.RecordsError, Problem) as e:
+        audit.record(p, OPEN_ACTION, dataset=dataset, category=cat.id,
+                     filters={"query": str(request.query_params)[:500]}, status=e.status)
+        if isinstance(e, Problem):
+            raise
         raise Problem(e.status, e.detail) from None
+    limit = min(limit, settings().max_page)
     q = records.Query(dataset, regions=regions, fields=wanted, filters=where)
     filters = _audit_filters(q, label, "json", limit=limit, cursor=bool(cursor))
-    page = await _audited(p, OPEN_ACTION, cat, filters, records.read, q, limit=limit, cursor=cursor)
+    page = _audited(p, OPEN_ACTION, cat, filters, records.read, q, limit=limit, cursor=cursor)
     return _page_response(page, "json", {"dataset": dataset, "region": label})
 
 
@@ -397,7 +414,7 @@ def grant_list(p: Caller, status: Annotated[str | None, Query(pattern=r"^(pendin
 @app.get("/v1/grants/{grant_id}", tags=["grants"], summary="One grant")
 def grant_get(grant_id: str, p: Caller):
     g = _grant_call(grants.get, grant_id)
-    if not any(x["id"] == grant_id for x in grants.visible(p)):
+    if not grants.may_see(p, g):
         raise Problem(404, f"no grant {grant_id!r} you may see")
     return _json(g)
 
@@ -438,7 +455,7 @@ def audit_log(
     since: Annotated[datetime | None, Query(description="CST, inclusive")] = None,
     until: Annotated[datetime | None, Query(description="CST, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the previous page")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="next_before of the previous page")] = None,
 ):
     if p.role == "admin":
         own = None
@@ -446,8 +463,11 @@ def audit_log(
         own = [c.id for c in catalogue.current().categories.values() if c.owner == p.department]
     else:
         raise Problem(403, f"client {p.name!r} has role {p.role}: the audit log is for admins and departments")
-    rows = audit.search(client=client, dataset=dataset, category=category, action=action, since=since,
-                        until=until, limit=limit, before=before, categories=own)
+    try:
+        rows = audit.search(client=client, dataset=dataset, category=category, action=action, since=since,
+                            until=until, limit=limit, before=before, categories=own)
+    except OverflowError:
+        raise Problem(400, "since/until are out of range") from None
     audit.record(p, "audit", filters={"client": client, "dataset": dataset, "category": category,
                                       "action": action}, rows=len(rows))
     return _json({"entries": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None})
@@ -466,6 +486,7 @@ def _indicator_rows(p: Principal, region: str | None, code: str | None, period: 
 
 
 @app.get("/v1/indicators/export", tags=["indicators"],
+         responses={200: {"content": {"text/csv": {}, "application/json": {}}}},
          summary="Latest values in the standard's table shape (CSV or JSON)")
 def indicator_export(
     p: Caller,
@@ -495,6 +516,22 @@ def indicator_evidence(
 ):
     label, _ = scope(p, region)
     try:
+        inputs = indicator(code).inputs
+    except KeyError as e:
+        raise Problem(404, str(e).strip("'\"")) from None
+    # the rows behind a value are the inputs' rows: a county or department needs what it
+    # would need to read those datasets; scoring and admins verify values, audited per category
+    cats = {d: catalogue.category_of(d) for d in inputs}
+    if p.role in ("county", "department"):
+        for d, c in cats.items():
+            if c is not None:
+                try:
+                    grants.access(p, c, d, [])
+                except grants.GrantError as e:
+                    audit.record(p, "indicators.evidence", dataset=d, category=c.id,
+                                 filters={"code": code, "region": label}, status=e.status)
+                    raise Problem(e.status, f"the evidence of {code} is rows of {d}: {e.detail}") from None
+    try:
         out = evidence(default_lake(), code, label, period, side, component, limit)
     except KeyError as e:
         raise Problem(404, str(e).strip("'\"")) from None
@@ -502,8 +539,9 @@ def indicator_evidence(
         raise Problem(404, str(e)) from None
     except EvidenceError as e:
         raise Problem(400, str(e)) from None
-    audit.record(p, "indicators.evidence", dataset="indicator_values",
-                 filters={"code": code, "region": label, "period": period, "side": side}, rows=len(out["rows"]))
+    for d, c in cats.items():
+        audit.record(p, "indicators.evidence", dataset=d, category=c.id if c else None,
+                     filters={"code": code, "region": label, "period": period, "side": side}, rows=len(out["rows"]))
     return _json(out)
 
 

@@ -6,15 +6,12 @@ Masking happens in the query, before any of these, so every format is masked ali
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi.responses import Response, StreamingResponse
-from starlette.background import BackgroundTask
 
 from hub.api.problems import Problem
 
@@ -60,58 +57,42 @@ def table_response(table: pa.Table, fmt: str, headers: dict) -> Response:
     raise ValueError(fmt)
 
 
-def export_response(export, fmt: str, stem: str, done: Callable[[int], None]) -> Response:
-    """Stream an export; ``done(rows)`` runs once it is sent (the audit entry)."""
+def export_response(export, fmt: str, stem: str, done: Callable[[int, bool], None]) -> Response:
+    """Stream an export batch by batch (Parquet row groups too: no temporary file);
+    ``done(rows, complete)`` runs when the stream ends, also when it is cut off."""
+    ext = {"arrow": "arrows", "parquet": "parquet", "csv": "csv"}[fmt]
     headers = {"X-Snapshot-Id": str(export.snapshot_id),
-               "Content-Disposition": f'attachment; filename="{stem}.{ "arrows" if fmt == "arrow" else fmt}"'}
-    count = [0]
-
-    if fmt == "parquet":  # Parquet needs its footer: write a temporary file, then send it
-        fd, path = tempfile.mkstemp(suffix=".parquet")
-        os.close(fd)
-        try:
-            with pq.ParquetWriter(path, export.schema, compression="zstd") as w:
-                for b in export.batches():
-                    count[0] += b.num_rows
-                    w.write_batch(b)
-        except BaseException:
-            os.unlink(path)
-            raise
-
-        def cleanup():
-            os.unlink(path)
-            done(count[0])
-
-        def chunks():
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    yield chunk
-        return StreamingResponse(chunks(), media_type=PARQUET, headers=headers, background=BackgroundTask(cleanup))
+               "Content-Disposition": f'attachment; filename="{stem}.{ext}"'}
 
     def stream():
-        if fmt == "arrow":
+        rows, complete = 0, False
+        try:
             sink = _Chunks()
-            with pa.ipc.new_stream(sink, export.schema) as w:
-                for b in export.batches():
-                    count[0] += b.num_rows
-                    w.write_batch(b)
-                    yield from sink.drain()
+            if fmt == "arrow":
+                with pa.ipc.new_stream(sink, export.schema) as w:
+                    for b in export.batches():
+                        rows += b.num_rows
+                        w.write_batch(b)
+                        yield from sink.drain()
+            elif fmt == "parquet":
+                with pq.ParquetWriter(sink, export.schema, compression="zstd") as w:
+                    for b in export.batches():
+                        rows += b.num_rows
+                        w.write_batch(b)
+                        yield from sink.drain()
+            else:
+                opts = pacsv.WriteOptions(include_header=True)
+                with pacsv.CSVWriter(sink, export.schema, write_options=opts) as w:
+                    for b in export.batches():
+                        rows += b.num_rows
+                        w.write_batch(b)
+                        yield from sink.drain()
             yield from sink.drain()
-        else:
-            first = True
-            for b in export.batches():
-                count[0] += b.num_rows
-                buf = io.BytesIO()
-                pacsv.write_csv(pa.Table.from_batches([b], export.schema), buf,
-                                pacsv.WriteOptions(include_header=first))
-                first = False
-                yield buf.getvalue()
-            if first:
-                buf = io.BytesIO()
-                pacsv.write_csv(export.schema.empty_table(), buf)
-                yield buf.getvalue()
-    return StreamingResponse(stream(), media_type=MEDIA[fmt], headers=headers,
-                             background=BackgroundTask(lambda: done(count[0])))
+            complete = True
+        finally:
+            export.close()
+            done(rows, complete)
+    return StreamingResponse(stream(), media_type=MEDIA[fmt], headers=headers)
 
 
 class _Chunks(io.RawIOBase):

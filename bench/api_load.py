@@ -1,0 +1,550 @@
+"""Benchmark: the data API under county load over a 10-million-row lake.
+
+    .venv/bin/python bench/api_load.py [--rows 10000000] [--keep DIR] [--duration 20] [--connections 32]
+
+Builds ``camera_status`` (events) in a temporary hub lake: rows generated
+columnar (numpy + pyarrow) for 100k cameras in Dezhou's 11 counties over 30
+days, committed through ``Lake.commit`` in ~2M-row batches (the commit sorts by
+the contract's ``sort_by``). ``--keep DIR`` keeps the hub home in DIR and reuses
+a lake built there before. Not timed against any target; printed for reference.
+
+Then serves the API as in production (uvicorn, 2 workers, uvloop, httptools) and
+measures, with rate limits lifted and long-lived tokens:
+
+1. county pages: ``--connections`` keep-alive connections (default 32) of a county
+   client (371425, which holds 10% of the rows) asking
+   ``GET /v1/datasets/camera_status/records?limit=100``, plain, with ``status=OFF``,
+   with ``event_time=ge:...``, and following ``next_cursor`` for some, for
+   ``--duration`` seconds after a warm-up; requests/s and p50/p90/p99 latency
+   (target p99 <= 100 ms). The load generator is a raw HTTP/1.1 client on asyncio
+   streams in its own process; it shares the 2 cores with the server, so its own
+   CPU use is printed alongside the server's.
+2. Arrow export: ``GET .../export?format=arrow`` of the county's slice (~1M rows
+   at the default size) with the county token, rows/s to the last byte
+   (target >= 1,000,000 rows/s), and paging ``records?limit=10000&format=arrow``
+   along ``X-Next-Cursor``.
+
+``--breakdown`` also times the parts of one county page in this process
+(token check, grants, snapshot/files, DuckDB query, JSON, audit insert).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COUNTY = "371425"
+START = datetime(2026, 11, 1)
+DAYS = 30
+CAMERAS = 100_000
+DATASET = "camera_status"
+RECORDS = f"/v1/datasets/{DATASET}/records"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited with {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"the API is not listening on {port} after {timeout}s")
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
+
+
+# -- the dataset ----------------------------------------------------------------------
+
+def _devices(counties: list[str]):
+    """100k camera ids (20 digits, prefixed by their county as GB/T 28181 ids are),
+    10% of them in COUNTY and the rest spread evenly over the other counties."""
+    import numpy as np
+    import pyarrow as pa
+
+    others = [c for c in counties if c != COUNTY]
+    county_of = np.empty(CAMERAS, dtype=np.int8)
+    n_home = CAMERAS // 10
+    county_of[:n_home] = counties.index(COUNTY)
+    county_of[n_home:] = np.array([counties.index(c) for c in others], dtype=np.int8)[
+        np.arange(CAMERAS - n_home) % len(others)]
+    ids = pa.array([f"{counties[county_of[i]]}0000131{i:07d}" for i in range(CAMERAS)], pa.string())
+    return county_of, ids
+
+
+def _chunk(rng, lo: int, hi: int, day0: float, day1: float, counties, county_of, device_ids):
+    """Rows lo..hi-1: events of random cameras at random times in [day0, day1) days."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = hi - lo
+    dev = rng.integers(0, CAMERAS, n)
+    start_us = int(START.timestamp() * 1e6)
+    t = start_us + (rng.uniform(day0, day1, n) * 86_400e6).astype(np.int64)
+    t -= t % 1_000_000  # whole seconds, as devices report them
+    devs = device_ids.take(pa.array(dev))
+    seq = pc.cast(pa.array(np.arange(lo, hi, dtype=np.int64)), pa.string())
+    return pa.table({
+        "event_id": pc.binary_join_element_wise(devs, seq, "-"),
+        "device_id": devs,
+        "region": pa.array(counties, pa.string()).take(pa.array(county_of[dev])),
+        "status": pa.array(["ON", "OFF"], pa.string()).take(pa.array((rng.random(n) < 1 / 13).astype(np.int8))),
+        "event_time": pa.array(t, pa.timestamp("us")),
+        "received_at": pa.array(t + rng.integers(1, 30, n) * 1_000_000, pa.timestamp("us")),
+    })
+
+
+def lake_rows(lake) -> int:
+    if not lake.exists(DATASET):
+        return 0
+    snap = lake.table(DATASET).current_snapshot()
+    return int(snap.summary["total-records"]) if snap else 0
+
+
+def build(lake, rows: int, chunk: int, row_group_rows: int | None = None, sort_by: str | None = None) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from hub.config import settings
+    from hub.contracts import contracts
+    from hub.regions import city
+
+    if row_group_rows:  # what-if: smaller Parquet row groups than pyiceberg's default 1,048,576 rows
+        with lake.table(DATASET).transaction() as tx:
+            tx.set_properties({"write.parquet.row-group-limit": str(row_group_rows)})
+    if sort_by:  # what-if: another sort order on write than the contract's
+        contracts()[DATASET] = dataclasses.replace(contracts()[DATASET], sort_by=tuple(sort_by.split(",")))
+        print(f"  (what-if) sorting on write by {sort_by}")
+
+    counties = list(city(settings().city).counties)
+    county_of, device_ids = _devices(counties)
+    rng = np.random.default_rng(20261122)
+    chunks = max(1, round(rows / chunk))
+    bounds = [rows * i // chunks for i in range(chunks + 1)]
+    t0 = time.perf_counter()
+    gen = commit = 0.0
+    for i in range(chunks):
+        t = time.perf_counter()
+        # each batch is a later stretch of the month, as daily deliveries would be
+        table = _chunk(rng, bounds[i], bounds[i + 1], DAYS * i / chunks, DAYS * (i + 1) / chunks,
+                       counties, county_of, device_ids)
+        gen += time.perf_counter() - t
+        t = time.perf_counter()
+        lake.commit(DATASET, table, connector="bench", batch_id=f"bench-{uuid.uuid4().hex[:8]}")
+        commit += time.perf_counter() - t
+        print(f"  committed {bounds[i + 1]:,} / {rows:,} rows", flush=True)
+    dt = time.perf_counter() - t0
+    print(f"built {rows:,} rows in {chunks} commits in {dt:.1f} s (generate {gen:.1f} s, commit {commit:.1f} s: "
+          f"{rows / commit:,.0f} rows/s through Lake.commit)")
+
+
+def describe(lake) -> None:
+    import pyarrow.parquet as pq
+
+    files = lake.files(DATASET)
+    groups = sum(pq.ParquetFile(f).metadata.num_row_groups for f in files)
+    size = sum(os.path.getsize(f) for f in files)
+    print(f"lake: {lake_rows(lake):,} rows of {DATASET} in {len(files)} Parquet files, {groups} row groups, "
+          f"{size / 1e6:,.0f} MB")
+
+
+# -- the load generator (its own process) -----------------------------------------------
+
+class _Conn:
+    """One keep-alive HTTP/1.1 connection: just enough protocol for the bench."""
+
+    def __init__(self, host: str, port: int, token: str):
+        self.host, self.port = host, port
+        self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\n\r\n".encode()
+        self.reader = self.writer = None
+
+    async def get(self, path: str) -> tuple[int, dict, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.head)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await self.reader.readuntil(b"\r\n")
+                    break
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            body = b"".join(parts)
+        else:
+            body = await self.reader.read()
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _next_cursor(body: bytes) -> str | None:
+    i = body.find(b'"next_cursor":"')
+    if i < 0:
+        return None
+    i += len(b'"next_cursor":"')
+    return body[i:body.index(b'"', i)].decode()
+
+
+async def _load(q, host: str, port: int, token: str, connections: int, warmup: float, duration: float,
+                mix: dict[str, float], seed: int) -> dict:
+    """Closed loop: each connection sends its next request as soon as the last one is
+    answered. Counts answers that arrive within the measured window; requests still
+    unanswered when it ends are reported with their age (they are not hidden)."""
+    rng = random.Random(seed)
+    kinds, weights = zip(*mix.items())
+    t_start = time.perf_counter()
+    t_measure, t_end = t_start + warmup, t_start + warmup + duration
+    lat: dict[str, list[float]] = {k: [] for k in kinds}
+    errors: dict[str, int] = {}
+    rows = [0]
+    pending: dict[int, float] = {}
+
+    def path_for(kind: str, cursor: str | None) -> str:
+        if kind == "follow" and cursor:
+            return f"{RECORDS}?limit=100&cursor={cursor}"
+        if kind == "status":
+            return f"{RECORDS}?limit=100&status=OFF"
+        if kind == "time":
+            at = START + timedelta(seconds=rng.randrange(DAYS * 86_400))
+            return f"{RECORDS}?limit=100&event_time=ge:{at:%Y-%m-%dT%H:%M:%S}"
+        return f"{RECORDS}?limit=100"
+
+    async def worker(i: int) -> None:
+        conn = _Conn(host, port, token)
+        cursor, depth = None, 0
+        try:
+            while True:
+                kind = rng.choices(kinds, weights)[0]
+                if kind == "follow" and not cursor:
+                    kind = "plain"
+                t0 = pending[i] = time.perf_counter()
+                try:
+                    status, _, body = await conn.get(path_for(kind, cursor))
+                except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                    conn.close()
+                    status, body = type(e).__name__, b""
+                t1 = time.perf_counter()
+                del pending[i]
+                if kind in ("plain", "follow") and status == 200:
+                    cursor, depth = _next_cursor(body), depth + 1
+                    if depth >= 5:
+                        cursor, depth = None, 0
+                if t_measure <= t1 < t_end:
+                    if status == 200:
+                        lat[kind].append(t1 - t0)
+                        rows[0] += 100 if b'"count":100' in body else 0
+                    else:
+                        errors[f"{kind}:{status}"] = errors.get(f"{kind}:{status}", 0) + 1
+        finally:
+            conn.close()
+
+    tasks = [asyncio.create_task(worker(i)) for i in range(connections)]
+    await asyncio.sleep(max(0.0, t_measure - time.perf_counter()))
+    q.put("start")
+    cpu0 = time.process_time()
+    await asyncio.sleep(max(0.0, t_end - time.perf_counter()))
+    cpu = time.process_time() - cpu0
+    waiting = sorted(t_end - t for t in pending.values())
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"lat": lat, "errors": errors, "wall": duration, "cpu": cpu, "rows": rows[0], "waiting": waiting}
+
+
+def _load_process(q, *args) -> None:
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    q.put(asyncio.run(_load(q, *args)))
+
+
+def _busy() -> float:
+    """CPU seconds the whole machine has been busy (to see other processes' load)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the uvicorn workers)."""
+    import psutil
+
+    p = psutil.Process(pid)
+    total = 0.0
+    for x in [p, *p.children(recursive=True)]:
+        try:
+            t = x.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_load(base_port: int, server_pid: int, token: str, args) -> None:
+    mix = {"plain": 0.4, "follow": 0.2, "status": 0.2, "time": 0.2}
+    if args.mix:
+        mix = {k: float(v) for k, v in (part.split("=") for part in args.mix.split(","))}
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_load_process, args=(q, "127.0.0.1", base_port, token, args.connections,
+                                                    args.warmup, args.duration, mix, 1))
+    proc.start()
+    assert q.get() == "start"
+    s0, t0, b0 = _proc_cpu(server_pid), time.perf_counter(), _busy()
+    res = q.get()
+    s1, t1, b1 = _proc_cpu(server_pid), time.perf_counter(), _busy()
+    proc.join()
+    every = [x for v in res["lat"].values() for x in v]
+    n = len(every)
+    ms = lambda v, p: pct(v, p) * 1000  # noqa: E731
+    p99 = ms(every, 99)
+    # unanswered requests count against the target with the age they had reached (a lower bound)
+    verdict = "met" if ms(every + res["waiting"], 99) <= 100 else "MISSED"
+    print(f"county pages ({args.connections} connections, {args.duration:.0f} s after {args.warmup:.0f} s warm-up, "
+          f"mix {', '.join(f'{k} {v:g}' for k, v in mix.items())}):")
+    print(f"  {n:,} requests = {n / res['wall']:,.0f} requests/s ({res['rows'] / res['wall']:,.0f} rows/s); "
+          f"p50 {ms(every, 50):.0f} ms, p90 {ms(every, 90):.0f} ms, p99 {p99:.0f} ms, max {ms(every, 100):.0f} ms "
+          f"(target p99 <= 100 ms: {verdict})")
+    for k, v in res["lat"].items():
+        if v:
+            print(f"    {k:7s} {len(v):7,d} requests, p50 {ms(v, 50):6.0f} ms, p90 {ms(v, 90):6.0f} ms, "
+                  f"p99 {ms(v, 99):6.0f} ms")
+    if res["waiting"]:
+        print(f"  {len(res['waiting'])} requests still unanswered at the end, waiting for up to "
+              f"{res['waiting'][-1] * 1000:,.0f} ms (not in the percentiles above, which they would raise)")
+    if res["errors"]:
+        print(f"  non-200 answers: {res['errors']}")
+    server_cpu, busy = (s1 - s0) / (t1 - t0), (b1 - b0) / (t1 - t0)
+    print(f"  CPU (100% = one core, {os.cpu_count()} cores): load client {res['cpu'] / res['wall']:.0%}, "
+          f"server ({args.workers} workers) {server_cpu:.0%}, whole machine {busy:.0%} "
+          f"(other processes ~{max(0.0, busy - server_cpu - res['cpu'] / res['wall']):.0%})")
+
+
+# -- export and paging --------------------------------------------------------------------
+
+def run_export(base: str, token: str, repeat: int) -> None:
+    import httpx
+    import pyarrow as pa
+
+    headers = {"Authorization": f"Bearer {token}"}
+    times, rows, size = [], 0, 0
+    with httpx.Client(base_url=base, timeout=600) as client:
+        for _ in range(repeat):
+            parts = []
+            t = time.perf_counter()
+            with client.stream("GET", f"/v1/datasets/{DATASET}/export", params={"format": "arrow"},
+                               headers=headers) as r:
+                assert r.status_code == 200, r.read()
+                for chunk in r.iter_raw(1 << 20):
+                    parts.append(chunk)
+            times.append(time.perf_counter() - t)
+            data = b"".join(parts)
+            size = len(data)
+            rows = pa.ipc.open_stream(data).read_all().num_rows
+    best, med = min(times), sorted(times)[len(times) // 2]
+    print(f"Arrow export (county {COUNTY}, format=arrow): {rows:,} rows, {size / 1e6:,.0f} MB; "
+          f"best {best:.2f} s = {rows / best:,.0f} rows/s, median {med:.2f} s = {rows / med:,.0f} rows/s "
+          f"of {repeat} (target >= 1,000,000 rows/s: {'met' if rows / med >= 1e6 else 'MISSED'})")
+
+
+def run_paging(base: str, token: str, max_rows: int, max_seconds: float) -> None:
+    import httpx
+    import pyarrow as pa
+
+    headers = {"Authorization": f"Bearer {token}"}
+    rows = pages = 0
+    cursor, lat = None, []
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=base, timeout=600) as client:
+        while rows < max_rows and time.perf_counter() - t0 < max_seconds:
+            t = time.perf_counter()
+            r = client.get(RECORDS, params={"limit": 10_000, "format": "arrow", **({"cursor": cursor} if cursor else {})},
+                           headers=headers)
+            lat.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text
+            rows += pa.ipc.open_stream(r.content).read_all().num_rows
+            pages += 1
+            cursor = r.headers.get("x-next-cursor")
+            if not cursor:
+                break
+    dt = time.perf_counter() - t0
+    print(f"Arrow paging (records?limit=10000&format=arrow along X-Next-Cursor, one client): {rows:,} rows in "
+          f"{pages} pages in {dt:.1f} s = {rows / dt:,.0f} rows/s; per page p50 {pct(lat, 50) * 1000:.0f} ms, "
+          f"p99 {pct(lat, 99) * 1000:.0f} ms{'' if cursor is None else ' (stopped early)'}")
+
+
+# -- where one page's time goes (in process) ------------------------------------------------
+
+def breakdown(token: str, n: int = 50) -> None:
+    """Time each part of a county page the way the route does it, in this process."""
+    import json as _json
+
+    from hub import audit, catalogue, grants, records
+    from hub.api import app as api
+    from hub.clients import authenticate
+    from hub.config import settings
+    from hub.contracts import contract
+    from hub.lake import default_lake
+    from hub.regions import city
+
+    cache = records.SnapshotCache(default_lake())
+    c = contract(DATASET)
+    parts: dict[str, list[float]] = {}
+
+    def timed(name, fn, *a, **kw):
+        t = time.perf_counter()
+        out = fn(*a, **kw)
+        parts.setdefault(name, []).append(time.perf_counter() - t)
+        return out
+
+    for i in range(n + 5):
+        if i == 5:
+            parts.clear()
+        p = timed("authenticate (JWT + client row)", authenticate, token)
+        cat = timed("catalogue.category_of", catalogue.category_of, DATASET)
+        acc = timed("grants.access (live grants query)", grants.access, p, cat, DATASET,
+                    list(city(settings().city).counties))
+        q = records.Query(DATASET, regions=acc.regions, unmasked=acc.unmasked)
+        sid = timed("snapshot id (1 s TTL)", cache.current, DATASET)
+        files = timed("planned files (cached per snapshot)", cache.files, DATASET, sid)
+        rows, _ = timed("DuckDB connect + view + query", records._page, c, q, list(files), 100, None)
+        page = records.Page(rows=rows, next_cursor="x", snapshot_id=sid)
+        timed("JSON (to_pylist + dumps)", lambda: api._json({"records": page.rows.to_pylist()}))
+        timed("audit.record (insert + commit)", audit.record, p, "records", dataset=DATASET, category=cat.id,
+              filters={"bench": True}, rows=rows.num_rows)
+    total = sum(sum(v) for v in parts.values()) / n
+    print(f"one county page (limit=100), in process, mean of {n}: {total * 1000:.1f} ms")
+    for k, v in sorted(parts.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {k:38s} {sum(v) / n * 1000:7.2f} ms  ({sum(v) / n / total:.0%})")
+    _ = _json
+
+
+# -- main ------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--chunk", type=int, default=2_000_000, help="rows per commit")
+    ap.add_argument("--keep", metavar="DIR", help="hub home to keep (and reuse if its lake is built)")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--mix", help="request mix, e.g. plain=0.4,follow=0.2,status=0.2,time=0.2")
+    ap.add_argument("--export-repeat", type=int, default=3)
+    ap.add_argument("--page-rows", type=int, default=1_000_000, help="rows to page through with limit=10000")
+    ap.add_argument("--page-seconds", type=float, default=60.0)
+    ap.add_argument("--skip", action="append", default=[], choices=["load", "export", "paging"])
+    ap.add_argument("--breakdown", action="store_true", help="also time the parts of one page in process")
+    ap.add_argument("--app", default="hub.api.app:app", help="ASGI app to serve (e.g. a patched one to compare)")
+    ap.add_argument("--app-dir", help="folder to import --app from (uvicorn --app-dir)")
+    ap.add_argument("--row-group-rows", type=int, help="what-if: Parquet row-group limit for a newly built lake")
+    ap.add_argument("--sort-by", help="what-if: sort order on write for a newly built lake, e.g. region,event_id")
+    args = ap.parse_args()
+
+    home = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="cityhub-apibench-"))
+    env = {"CITYHUB_HOME": str(home), "CITYHUB_TOKEN_TTL_S": "86400", "CITYHUB_RATE_LIMIT": "100000000/minute",
+           "CITYHUB_OPEN_RATE_LIMIT": "100000000/minute"}
+    for var in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_CITY"):
+        os.environ.pop(var, None)
+    os.environ.update(env)  # before any hub module reads its settings
+
+    from hub import clients
+    from hub.lake import Lake
+
+    server = None
+    try:
+        lake = Lake()
+        have = lake_rows(lake)
+        if have and args.keep:
+            print(f"reusing the lake in {home} ({have:,} rows; --rows {args.rows:,} ignored)")
+        else:
+            if have:
+                raise SystemExit(f"{home} already has a lake with {have:,} rows")
+            print(f"building {args.rows:,} rows of {DATASET} in {home}")
+            build(lake, args.rows, args.chunk, args.row_group_rows, args.sort_by)
+        describe(lake)
+
+        tag = uuid.uuid4().hex[:6]
+        county, _ = clients.create(f"bench-county-{tag}", "county", region=COUNTY)
+        token = clients.issue_token(county)
+
+        port = free_port()
+        log = open(home / "api-bench.log", "ab")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", args.app, "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+             *(["--app-dir", str(Path(args.app_dir).resolve())] if args.app_dir else [])],
+            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=log)
+        wait_port(port, server)
+        base = f"http://127.0.0.1:{port}"
+        print(f"API: {args.app}, uvicorn, {args.workers} workers, uvloop, httptools on {base} (log: {home / 'api-bench.log'})")
+
+        if args.breakdown:
+            breakdown(token)
+        if "load" not in args.skip:
+            run_load(port, server.pid, token, args)
+        if "export" not in args.skip:
+            run_export(base, token, args.export_repeat)
+        if "paging" not in args.skip:
+            run_paging(base, token, args.page_rows, args.page_seconds)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
