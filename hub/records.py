@@ -36,7 +36,7 @@ _MASKS = {
     "default": "CASE WHEN {c} IS NULL THEN NULL ELSE '***' END",
 }
 OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<=", "in": "IN"}
-RESERVED = frozenset({"region", "limit", "cursor", "fields", "order", "format", "since"})
+RESERVED = frozenset({"region", "limit", "cursor", "fields", "order", "sort", "format", "since"})
 MAX_IN = 1000
 
 
@@ -65,6 +65,8 @@ class Query:
     unmasked: frozenset[str] = frozenset()
     """Personal fields the caller's grant names (served in clear)."""
     descending: bool = False
+    sort: str = "lake"
+    """``lake``: the lake's order (region, time, then the key), fast; ``key``: the contract key."""
 
 
 @dataclass
@@ -123,28 +125,33 @@ def _unb64(cursor: str) -> dict:
     return obj
 
 
-def encode_cursor(sid: int | None, key: list, descending: bool = False) -> str:
+def encode_cursor(sid: int | None, key: list, descending: bool = False, sort: str = "lake") -> str:
     obj = {"s": sid, "k": [None if v is None else str(v) for v in key]}
     if descending:
         obj["d"] = 1
+    if sort != "lake":
+        obj["o"] = sort
     return _b64(obj)
 
 
 _BAD_CURSOR = "cursor is not valid: pass back the next_cursor of a previous page unchanged"
 
 
-def decode_cursor(cursor: str, c: Contract, descending: bool = False) -> tuple[int | None, list]:
+def decode_cursor(cursor: str, c: Contract, descending: bool = False, sort: str = "lake") -> tuple[int | None, list]:
     try:
         obj = _unb64(cursor)
         sid, key = obj["s"], obj["k"]
-        if not isinstance(key, list) or len(key) != len(order_columns(c)) \
+        if bool(obj.get("d")) != descending or obj.get("o", "lake") != sort:
+            raise RecordsError(400, "cursor was made for another sort order: keep order= and sort= the same "
+                                    "across pages")
+        if not isinstance(key, list) or len(key) != len(order_columns(c, sort)) \
                 or not all(v is None or isinstance(v, str) for v in key) \
                 or (sid is not None and not isinstance(sid, int)) or (sid is None and obj.get("k")):
             raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except RecordsError:
+        raise
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
         raise RecordsError(400, _BAD_CURSOR) from None
-    if bool(obj.get("d")) != descending:
-        raise RecordsError(400, "cursor was made for the other sort order: keep order= the same across pages")
     return sid, key
 
 
@@ -242,24 +249,46 @@ def _where(c: Contract, q: Query, after: list | None) -> tuple[list[str], list]:
             where.append(f'"{f.field}" {OPS[f.op]} CAST(? AS {typ})')
         params.extend(f.values)
     if after is not None:
-        # keyset: (k1, k2, ...) > (v1, v2, ...), spelled out for any key length
+        order, after = _sql_order(c, q), list(after)
+        if len(order) < len(order_columns(c, q.sort)):  # one region: the cursor's region decides alone
+            region = q.regions[0]
+            if after[0] != region:
+                if (after[0] > region) != q.descending:  # the cursor is past this region already
+                    where.append("false")
+                return where, params
+            after = after[1:]
+        # keyset: (k1, k2, ...) > (v1, v2, ...), spelled out for any key length, plus the
+        # implied k1 >= v1 that the Parquet statistics can prune row groups with
         cmp = "<" if q.descending else ">"
         ors = []
-        order = order_columns(c)
         for i, k in enumerate(order):
             typ = _SQL_TYPE[c.field(k).type]
             eqs = [f'"{order[j]}" = CAST(? AS {_SQL_TYPE[c.field(order[j]).type]})' for j in range(i)]
             ors.append("(" + " AND ".join(eqs + [f'"{k}" {cmp} CAST(? AS {typ})']) + ")")
             params.extend(after[:i] + [after[i]])
         where.append("(" + " OR ".join(ors) + ")")
+        where.append(f'"{order[0]}" {cmp}= CAST(? AS {_SQL_TYPE[c.field(order[0]).type]})')
+        params.append(after[0])
     return where, params
 
 
-def order_columns(c: Contract) -> list[str]:
-    """The order pages come in: the lake's own sort order (region, then time for
-    most datasets), ties broken by the key, so the order is total. Reading in the
-    order the files are written in lets DuckDB's top-N skip row groups by their
-    statistics instead of sorting a county's whole slice for every page."""
+def _sql_order(c: Contract, q: Query) -> list[str]:
+    """The ORDER BY of a query: the page order, less the region when the query reads
+    one region only (so that DuckDB's top-N can prune row groups by the next column)."""
+    order = order_columns(c, q.sort)
+    if q.regions is not None and len(q.regions) == 1 and order and order[0] == c.region_field:
+        return order[1:]
+    return order
+
+
+def order_columns(c: Contract, sort: str = "lake") -> list[str]:
+    """The order pages come in. ``lake`` (the default): the lake's own sort order
+    (region, then time for most datasets), ties broken by the key, so the order is
+    total; reading in the order the files are written in lets DuckDB's top-N skip
+    row groups by their statistics instead of sorting a county's whole slice for
+    every page. ``key``: the contract's key (slower: every page sorts the slice)."""
+    if sort == "key":
+        return list(c.key)
     out: list[str] = []
     for k in [*c.sort_by, *c.key]:
         if k not in out:
@@ -270,13 +299,12 @@ def order_columns(c: Contract) -> list[str]:
 def _sql(c: Contract, q: Query, view: str, cols: list[str], where: list[str], limit: int | None,
          keys: bool = True) -> str:
     proj = ", ".join(_mask_expr(c, f) if f not in q.unmasked else f'"{f}"' for f in cols)
-    order = order_columns(c)
     if keys:
-        proj += ", " + ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(order))
+        proj += ", " + ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(order_columns(c, q.sort)))
     direction = " DESC" if q.descending else ""
     return (f'SELECT {proj} FROM "{view}" '
             + (f"WHERE {' AND '.join(where)} " if where else "")
-            + "ORDER BY " + ", ".join(f'"{k}"{direction}' for k in order)
+            + "ORDER BY " + ", ".join(f'"{k}"{direction}' for k in _sql_order(c, q))
             + (f" LIMIT {int(limit)}" if limit is not None else ""))
 
 
@@ -356,7 +384,7 @@ def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | Non
     out = eng.query(_sql(c, q, view, cols, where, limit + 1), params)
     more = out.num_rows > limit
     out = out.slice(0, limit)
-    last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(order_columns(c)))] if more else None
+    last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(order_columns(c, q.sort)))] if more else None
     return out.select(cols), last
 
 
@@ -366,12 +394,12 @@ def read(cache: SnapshotCache, q: Query, *, limit: int, cursor: str | None) -> P
     sid = cache.current(q.dataset)
     after = None
     if cursor:
-        sid, after = decode_cursor(cursor, c, q.descending)
+        sid, after = decode_cursor(cursor, c, q.descending, q.sort)
         if sid is not None and not cache.known(q.dataset, sid):
             raise RecordsError(400, "cursor refers to a snapshot this dataset does not have: "
                                     "pass back the next_cursor of a previous page unchanged")
     rows, last = _page(c, q, list(cache.files(q.dataset, sid)), limit, after)
-    return Page(rows=rows, next_cursor=encode_cursor(sid, last, q.descending) if last else None,
+    return Page(rows=rows, next_cursor=encode_cursor(sid, last, q.descending, q.sort) if last else None,
                 snapshot_id=sid, has_more=last is not None)
 
 

@@ -218,10 +218,25 @@ def test_filters_are_typed_parameters(hub):
     assert order == sorted(order)
     desc = client.get(url, headers=h, params={"order": "desc", "limit": 5}).json()["records"]
     assert [(x["region"], x["accepted_at"], x["serial"]) for x in desc] == sorted(order, reverse=True)[:5]
+    # or by the key, in pages
+    by_key, cursor = [], None
+    while True:
+        body = client.get(url, headers=h, params={"sort": "key", "limit": 50, **({"cursor": cursor} if cursor else {})}
+                          ).json()
+        by_key += [x["serial"] for x in body["records"]]
+        if not (cursor := body["next_cursor"]):
+            break
+    assert by_key == sorted(x[2] for x in order)
+    assert_problem(client.get(url, headers=h, params={"sort": "lake", "cursor": _key_cursor(client, h, url)}),
+                   400, "sort")
     assert client.get(url, headers=h, params={"channel": "web' OR '1'='1"}).json()["records"] == []
     assert_problem(client.get(url, headers=h, params={"accepted_at": "ge:yesterday"}), 400, "accepted_at")
     assert_problem(client.get(url, headers=h, params={"business_name": "x"}), 400, "cannot be filtered")
     assert_problem(client.get(url, headers=h, params={"nope": "x"}), 400, "nope")
+
+
+def _key_cursor(client, h, url) -> str:
+    return client.get(url, headers=h, params={"sort": "key", "limit": 1}).json()["next_cursor"]
 
 
 def test_changes_bring_exactly_what_landed_since_the_cursor(hub):

@@ -207,7 +207,7 @@ def _dataset(dataset: str):
 
 
 def _query(request: Request, p: Principal, action: str, dataset: str, region: str | None, fields: str | None,
-           order: str = "asc") -> tuple[records.Query, str, object, grants.Access]:
+           order: str = "asc", sort: str = "lake") -> tuple[records.Query, str, object, grants.Access]:
     """The caller's query on ``dataset``: its grants decide rows, fields in clear and
     whether it may read at all; the region asked for must lie within that."""
     c, cat = _dataset(dataset)
@@ -222,7 +222,7 @@ def _query(request: Request, p: Principal, action: str, dataset: str, region: st
         raise Problem(e.status, e.detail) from None
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     q = records.Query(dataset, regions=regions, fields=wanted, filters=filters, unmasked=acc.unmasked,
-                      descending=order == "desc")
+                      descending=order == "desc", sort=sort)
     return q, label, cat, acc
 
 
@@ -246,7 +246,9 @@ def _page_response(page: records.Page, fmt: str, meta: dict) -> Response:
 
 _FORMAT = Annotated[str | None, Query(pattern=r"^(json|csv|arrow)$",
                                       description="json (default), csv or arrow; or send an Accept header")]
-_ORDER = Annotated[str, Query(pattern=r"^(asc|desc)$", description="by the dataset's key")]
+_ORDER = Annotated[str, Query(pattern=r"^(asc|desc)$", description="ascending or descending")]
+_SORT = Annotated[str, Query(pattern=r"^(lake|key)$",
+                             description="lake: the lake's order (region, time, then the key), fast; key: the key")]
 _REGION = Annotated[str | None, Query(pattern=r"^\d{6}$", description="county or city code")]
 _FIELDS = Annotated[str | None, Query(max_length=2000, description="comma-separated field names")]
 _LIMIT = Annotated[int, Query(ge=1, le=10_000)]
@@ -266,10 +268,10 @@ def dataset_records(
     dataset: str, p: Caller, request: Request,
     region: _REGION = None, limit: _LIMIT = 1000,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
-    fields: _FIELDS = None, order: _ORDER = "asc", format: _FORMAT = None,
+    fields: _FIELDS = None, order: _ORDER = "asc", sort: _SORT = "lake", format: _FORMAT = None,
 ):
     fmt = formats.negotiate(format, request.headers.get("accept"), ("json", "csv", "arrow"))
-    q, label, cat, acc = _query(request, p, "records", dataset, region, fields, order)
+    q, label, cat, acc = _query(request, p, "records", dataset, region, fields, order, sort)
     limit = min(limit, settings().max_page)
     filters = _audit_filters(q, label, fmt, limit=limit, cursor=bool(cursor), grants=list(acc.grants))
     page = _audited(p, "records", cat, filters, records.read, q, limit=limit, cursor=cursor)
@@ -315,11 +317,11 @@ def dataset_changes(
          dependencies=[Depends(rate_limit)])
 def dataset_export(
     dataset: str, p: Caller, request: Request,
-    region: _REGION = None, fields: _FIELDS = None, order: _ORDER = "asc",
+    region: _REGION = None, fields: _FIELDS = None, order: _ORDER = "asc", sort: _SORT = "lake",
     format: Annotated[str | None, Query(pattern=r"^(parquet|arrow|csv)$")] = None,
 ):
     fmt = formats.negotiate(format, request.headers.get("accept"), ("parquet", "arrow", "csv"))
-    q, label, cat, acc = _query(request, p, "export", dataset, region, fields, order)
+    q, label, cat, acc = _query(request, p, "export", dataset, region, fields, order, sort)
     filters = _audit_filters(q, label, fmt, grants=list(acc.grants))
     try:
         export = records.Export(cache(), q)
