@@ -151,6 +151,34 @@ class Lake:
         snap = table.current_snapshot()
         return Commit(table=name, snapshot_id=snap.snapshot_id if snap else None, rows=n)
 
+    def compact(self, name: str, max_files: int = 64) -> bool:
+        """Rewrite ``name`` into one sorted file once it has more than ``max_files``
+        (tables that grow by a small commit per run, like the indicator values). The
+        rewrite is a new snapshot; older snapshots keep their files, so a value's
+        evidence stays readable at the snapshot it names. A rival commit meanwhile
+        wins: the rewrite is dropped and tried again next time."""
+        table = self.table(name)
+        snap = table.current_snapshot()
+        if snap is None or len(self.files(name, snap.snapshot_id)) <= max_files:
+            return False
+        con, _ = self.connect([name], {name: snap.snapshot_id})
+        try:
+            rows = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+        finally:
+            con.close()
+        c = contract(name)
+        data = c.conform(rows)
+        if c.sort_by:
+            data = data.sort_by([(k, "ascending") for k in c.sort_by])
+        try:
+            with table.transaction() as tx:
+                if table.current_snapshot().snapshot_id != snap.snapshot_id:
+                    raise CommitFailedException(f"{name} changed while compacting")
+                tx.overwrite(data, snapshot_properties={"cityhub.connector": "compaction", "cityhub.rows": "0"})
+        except CommitFailedException:
+            return False
+        return True
+
     # -- reading ----------------------------------------------------------------
 
     def files(self, name: str, snapshot_id: int | None = None,

@@ -209,6 +209,8 @@ def compute(lake: Lake, city_code: str, day: date, codes: list[str] | None = Non
     if out:
         table = pa.Table.from_pylist(out, schema=contract("indicator_values").arrow_schema())
         lake.commit("indicator_values", table, connector="indicators", batch_id=f"run:{uuid.uuid4().hex[:12]}")
+    for name in ("indicator_values", "category_facts"):  # one small commit per run: keep the file count bounded
+        lake.compact(name)
     return out
 
 

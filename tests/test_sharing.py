@@ -151,3 +151,23 @@ def test_now_follows_new_data_within_a_minute(hub, lake):
 def _now(lake):
     return lake.query("SELECT * FROM indicator_values WHERE period = 'now' QUALIFY row_number() OVER "
                       "(PARTITION BY code, region ORDER BY computed_at DESC) = 1", ["indicator_values"]).to_pylist()
+
+
+def test_history_tables_are_compacted_and_old_evidence_stays_readable(lake):
+    day = date(2026, 11, 22)
+    catalogue.load(CATALOGUE, replace=True)
+    first = compute(lake, "371400", day, codes=["27"], kinds=("day",))
+    for _ in range(3):
+        compute(lake, "371400", day, codes=["27"], kinds=("day",))
+    assert len(lake.files("category_facts")) == 4
+    before = lake.query("SELECT count(*) FROM category_facts", ["category_facts"])[0][0].as_py()
+    assert lake.compact("category_facts", max_files=3)
+    assert len(lake.files("category_facts")) == 1
+    assert lake.query("SELECT count(*) FROM category_facts", ["category_facts"])[0][0].as_py() == before
+    assert not lake.compact("category_facts", max_files=3)          # nothing to do now
+    # the first value's evidence is read at the snapshots it names, compaction or not
+    ev = evidence(lake, "27", "371400", str(day), "denominator")
+    assert ev["measured"] == ev["stored"] == 5
+    import json
+    old = json.loads(first[0]["inputs"])["category_facts"]
+    assert lake.files("category_facts", old)                         # the old snapshot's files are still there
