@@ -26,7 +26,6 @@ from hub import catalogue
 from hub.config import settings
 from hub.lake import now_cst
 from hub.simulator.cameras import SimConfig, generate, write_drop
-from pipelines import sharing
 from pipelines.indicators import compute, evidence, refresh_now
 from pipelines.ingest import feed_connectors, ingest
 from tests.test_api import assert_problem, auth, new_client
