@@ -27,8 +27,6 @@ from hub.lake import now_cst
 from hub.store import catalog_categories, catalog_departments, engine
 from schemas import ROOT, load_yaml
 
-SHARE_TYPES = ("unconditional", "conditional", "not_shared")
-OPEN_TYPES = ("unconditional", "conditional", "not_open")
 ShareType = Literal["unconditional", "conditional", "not_shared"]
 OpenType = Literal["unconditional", "conditional", "not_open"]
 _ID = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"

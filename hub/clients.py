@@ -184,16 +184,21 @@ def set_disabled(name: str, disabled: bool, cfg: Settings | None = None) -> None
         raise ClientError(f"no client named {name!r}")
 
 
-def authenticate(token: str, cfg: Settings | None = None) -> Principal:
-    """The client a bearer token stands for; ``AuthError`` saying why not."""
-    cfg = cfg or settings()
+def verified_claims(token: str, cfg: Settings | None = None) -> dict:
+    """A token's claims once its signature, issuer and expiry check out; ``AuthError`` saying why not."""
     try:
-        claims = jwt.decode(token, token_secret(cfg), algorithms=["HS256"], issuer=ISSUER,
-                            options={"require": ["exp", "sub", "iss"]})
+        return jwt.decode(token, token_secret(cfg), algorithms=["HS256"], issuer=ISSUER,
+                          options={"require": ["exp", "sub", "iss"]})
     except jwt.ExpiredSignatureError:
         raise AuthError("the token has expired") from None
     except jwt.InvalidTokenError as e:
         raise AuthError(f"the token is not valid: {e}") from None
+
+
+def authenticate(token: str, cfg: Settings | None = None) -> Principal:
+    """The client a bearer token stands for; ``AuthError`` saying why not."""
+    cfg = cfg or settings()
+    claims = verified_claims(token, cfg)
     with engine(cfg.hub_db_uri).connect() as con:
         row = con.execute(select(clients).where(clients.c.id == claims["sub"])).first()
     if row is None:

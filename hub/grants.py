@@ -166,7 +166,7 @@ def live(p: Principal, category_id: str, at: datetime | None = None) -> list[dic
     return [dict(r._mapping) for r in rows]
 
 
-def access(p: Principal, c: Category, dataset: str, counties: list[str]) -> Access:
+def access(p: Principal, c: Category, dataset: str) -> Access:
     """What ``p`` may read of ``dataset`` (of category ``c``); ``GrantError`` if nothing."""
     personal = {f.name for f in contracts()[dataset].fields if f.sensitivity == "personal"}
     if p.role == "department" and p.department == c.owner:

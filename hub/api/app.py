@@ -106,7 +106,7 @@ def healthz():
     return {"status": "ok", "city": settings().city, "tables": len(lake.catalog.list_tables("cityhub"))}
 
 
-def _category_json(cat: Catalogue, c: Category, p: Principal | None) -> dict:
+def _category_json(cat: Catalogue, c: Category) -> dict:
     owner = cat.departments.get(c.owner)
     out = {"id": c.id, "name_zh": c.name_zh, "name_en": c.name_en, "owner": c.owner,
            "owner_name_zh": owner.name_zh if owner else None, "share_type": c.share_type,
@@ -149,7 +149,7 @@ def token(
 @app.get("/v1/catalog", tags=["catalogue"], summary="Departments and the data categories the caller may see")
 def catalog(p: Caller):
     cat = catalogue.current()
-    out = [_category_json(cat, c, p) for c in cat.visible_to(p.role, p.department)]
+    out = [_category_json(cat, c) for c in cat.visible_to(p.role, p.department)]
     audit.record(p, "catalog", rows=len(out))
     return _json({"departments": [d.model_dump() for d in cat.departments.values()], "categories": out})
 
@@ -161,7 +161,7 @@ def catalog_category(category_id: str, p: Caller):
     if c is None or c not in cat.visible_to(p.role, p.department):
         raise Problem(404, f"no category {category_id!r} you may see; see GET /v1/catalog")
     audit.record(p, "catalog", category=category_id, rows=1)
-    return _json(_category_json(cat, c, p))
+    return _json(_category_json(cat, c))
 
 
 @app.put("/v1/catalog/categories/{category_id}", tags=["catalogue"], status_code=200,
@@ -174,7 +174,7 @@ def put_category(category_id: str, body: Category, p: Admin):
     except CatalogueError as e:
         raise Problem(e.status, e.detail) from None
     audit.record(p, "catalog.put", category=category_id, filters={"created": created}, rows=1)
-    return _json(_category_json(catalogue.current(0), body, p), status=201 if created else 200)
+    return _json(_category_json(catalogue.current(0), body), status=201 if created else 200)
 
 
 @app.delete("/v1/catalog/categories/{category_id}", tags=["catalogue"], status_code=204,
@@ -211,9 +211,8 @@ def _query(request: Request, p: Principal, action: str, dataset: str, region: st
     """The caller's query on ``dataset``: its grants decide rows, fields in clear and
     whether it may read at all; the region asked for must lie within that."""
     c, cat = _dataset(dataset)
-    city = get_city(settings().city)
     try:  # every refusal is audited too
-        acc = grants.access(p, cat, dataset, list(city.counties))
+        acc = grants.access(p, cat, dataset)
         label, regions = scope(p, region, city_wide=acc.regions is None)
         filters = records.parse_filters(c, list(request.query_params.multi_items()), acc.unmasked)
     except (grants.GrantError, records.RecordsError, Problem) as e:
@@ -342,7 +341,7 @@ def dataset_export(
 @app.get("/v1/open/catalog", tags=["open data"], summary="Open data categories (no token needed)")
 def open_catalog(p: MaybeCaller):
     cat = catalogue.current()
-    out = [{**{k: v for k, v in _category_json(cat, c, p).items() if k != "legal_basis"},
+    out = [{**{k: v for k, v in _category_json(cat, c).items() if k != "legal_basis"},
             "fields": [f for f in c.field_list() if f["sensitivity"] == "public"]}
            for c in cat.categories.values() if c.should_open and c.should_share]
     audit.record(p, "open.catalog", rows=len(out))
@@ -373,7 +372,7 @@ def open_records(
                 raise Problem(401, f"category {cat.id} is open on condition: register for a client and send "
                                    "its token", {"WWW-Authenticate": "Bearer"})
             if cat.share_type == "conditional":  # the same decision as /v1/datasets: a live grant
-                grants.access(p, cat, dataset, [])
+                grants.access(p, cat, dataset)
         wanted = [f.strip() for f in (fields or "").split(",") if f.strip()] or public
         closed = [f for f in wanted if f not in public]
         if closed:
@@ -528,7 +527,7 @@ def indicator_evidence(
         for d, c in cats.items():
             if c is not None:
                 try:
-                    grants.access(p, c, d, [])
+                    grants.access(p, c, d)
                 except grants.GrantError as e:
                     audit.record(p, "indicators.evidence", dataset=d, category=c.id,
                                  filters={"code": code, "region": label}, status=e.status)

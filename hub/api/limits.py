@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import jwt
 from fastapi import Request
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from hub.api.problems import Problem
-from hub.clients import ISSUER, token_secret
+from hub.clients import AuthError, verified_claims
 from hub.config import settings
 
 
@@ -31,10 +30,9 @@ def _client_key(request: Request) -> str | None:
     if not auth.lower().startswith("bearer "):
         return None
     try:
-        claims = jwt.decode(auth[7:].strip(), token_secret(), algorithms=["HS256"], issuer=ISSUER)
-    except jwt.InvalidTokenError:
+        return f"client:{verified_claims(auth[7:].strip())['sub']}"
+    except AuthError:
         return None  # the route refuses it
-    return f"client:{claims.get('sub')}"
 
 
 def rate_limit(request: Request) -> None:
