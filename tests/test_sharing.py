@@ -170,3 +170,19 @@ def test_history_tables_are_compacted_and_old_evidence_stays_readable(lake):
     import json
     old = json.loads(first[0]["inputs"])["category_facts"]
     assert lake.files("category_facts", old)                         # the old snapshot's files are still there
+
+
+def test_a_bad_catalogue_declaration_is_refused_whole_and_changes_nothing(lake):
+    catalogue.load(CATALOGUE, replace=True)
+    before = catalogue.current(0).categories
+    bad = {**CATALOGUE, "categories": [
+        *CATALOGUE["categories"],
+        {**CATALOGUE["categories"][0], "id": "t.areas2"},                                   # key_areas twice
+        {**CATALOGUE["categories"][5], "id": "t.open_secret", "open_type": "unconditional"},  # not shared, open
+        {**CATALOGUE["categories"][4], "id": "t.orphan", "owner": "nobody"},
+    ]}
+    with pytest.raises(catalogue.CatalogueError) as e:
+        catalogue.load(bad, replace=True)
+    for words in ("key_areas already belongs to t.areas", "not_shared category cannot be open", "nobody"):
+        assert words in e.value.detail
+    assert catalogue.current(0).categories == before
