@@ -20,6 +20,8 @@ from functools import lru_cache
 import duckdb
 import pyarrow as pa
 
+from hub import sorted_runs
+from hub.config import settings
 from hub.contracts import Contract, contract
 from hub.lake import CST, SQL_TYPES, Lake, register_view
 
@@ -86,6 +88,7 @@ class SnapshotCache:
         self.lake, self.ttl = lake, ttl
         self._current: dict[str, tuple[float, int | None]] = {}
         self._lock = threading.Lock()
+        self._known: set[tuple[str, int]] = set()
         self.files = lru_cache(maxsize=256)(self._files)
 
     def current(self, name: str, fresh: bool = False) -> int | None:
@@ -101,7 +104,17 @@ class SnapshotCache:
         return sid
 
     def known(self, name: str, sid: int) -> bool:
-        return self.lake.table(name).snapshot_by_id(sid) is not None
+        """Whether the table has snapshot ``sid`` (a cursor's); remembered once seen,
+        as snapshots are kept (every cursor page would otherwise load the table)."""
+        if (name, sid) in self._known:
+            return True
+        ok = self.lake.table(name).snapshot_by_id(sid) is not None
+        if ok:
+            with self._lock:
+                if len(self._known) > 100_000:
+                    self._known.clear()
+                self._known.add((name, sid))
+        return ok
 
     def newer(self, name: str, a: int, b: int) -> bool:
         """Whether snapshot ``a`` was committed after ``b``."""
@@ -378,6 +391,9 @@ def engine() -> _Engine:
 
 def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | None) -> tuple[pa.Table, list | None]:
     cols = _projection(c, q)
+    fast = _page_from_runs(c, q, files, limit, after, cols)
+    if fast is not None:
+        return fast
     where, params = _where(c, q, after)
     eng = engine()
     view = eng.view(c.name, tuple(files))
@@ -386,6 +402,59 @@ def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | Non
     out = out.slice(0, limit)
     last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(order_columns(c, q.sort)))] if more else None
     return out.select(cols), last
+
+
+def _page_from_runs(c: Contract, q: Query, files: list[str], limit: int, after: list | None,
+                    cols: list[str]) -> tuple[pa.Table, list | None] | None:
+    """The page from sorted in-memory runs of the files (``hub.sorted_runs``), or None
+    when they cannot answer it and DuckDB should."""
+    cache = sorted_runs.cache()
+    if cache is None or not files or len(files) > settings().page_cache_max_files:
+        return None
+    order = order_columns(c, q.sort)
+    typed = None
+    if after is not None:
+        typed = sorted_runs.typed_key(c, order, after)
+        if typed is None:
+            return None
+    scope = tuple(q.regions) if q.regions is not None and c.region_field else None
+    runs = []
+    for f in files:
+        run = cache.get((c.name, f, scope, tuple(order)), lambda f=f: _load_run(c, f, scope, order))
+        if run is None:
+            return None
+        runs.append(run)
+    if len(runs) > 1:
+        merged = cache.merged((c.name, tuple(files), scope, tuple(order)), runs, order)
+        runs = [merged] if merged is not None else runs
+    rows = sorted_runs.page(runs, order, q.filters, typed, limit + 1, q.descending)
+    if rows is None:
+        return None
+    more = rows.num_rows > limit
+    rows = rows.slice(0, limit)
+    last = [rows[k][limit - 1].as_py() for k in order] if more else None
+    masked = [f for f in cols if c.field(f).sensitivity == "personal" and f not in q.unmasked]
+    if not masked:
+        return rows.select(cols), last
+    con = engine().cursor()
+    try:  # the same SQL masks as every other read, over the page alone
+        con.register("__page", rows)
+        proj = ", ".join(_mask_expr(c, f) if f not in q.unmasked else f'"{f}"' for f in cols)
+        return con.sql(f'SELECT {proj} FROM "__page"').to_arrow_table(), last
+    finally:
+        con.close()
+
+
+def _load_run(c: Contract, file: str, scope: tuple | None, order: list[str]) -> sorted_runs.Run | None:
+    eng = engine()
+    view = eng.view(c.name, (file,))
+    where = f'WHERE "{c.region_field}" IN ({", ".join("?" for _ in scope)}) ' if scope is not None else ""
+    try:
+        table = eng._query(f'SELECT * FROM "{view}" {where}ORDER BY ' + ", ".join(f'"{k}"' for k in order),
+                           scope or ())
+    except duckdb.Error:
+        return None  # the page's own DuckDB query then answers, or says what is wrong
+    return sorted_runs.make_run(table, order) if sorted_runs.usable(table, order) else None
 
 
 def read(cache: SnapshotCache, q: Query, *, limit: int, cursor: str | None) -> Page:
