@@ -331,13 +331,12 @@ def clients_disable(name: str):
 @app.command()
 def serve(host: Optional[str] = None, port: Optional[int] = None,
           workers: int = typer.Option(2, help="uvicorn worker processes")):
-    """Serve the API (uvicorn with uvloop and httptools)."""
-    import uvicorn
+    """Serve the API (uvicorn with uvloop and httptools; a listening socket per worker)."""
+    from hub.api.serve import serve as serve_api
     from hub.config import settings
 
     cfg = settings()
-    uvicorn.run("hub.api.app:app", host=host or cfg.api_host, port=port or cfg.api_port, workers=workers,
-                loop="uvloop", http="httptools", log_level="info")
+    serve_api(host or cfg.api_host, port or cfg.api_port, workers=workers)
 
 
 @app.command()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.api.serve import wait_ready
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -83,11 +85,13 @@ def kafka_broker():
 
 @pytest.fixture
 def api_server(hub_home):
-    """The API served by uvicorn (2 workers, uvloop, httptools) on a free port;
+    """The API served as ``cityhub serve`` serves it (2 uvicorn workers with a
+    socket each, uvloop, httptools) on a free port, once every worker answers;
     yields its base URL."""
     port = free_port()
     env = {**os.environ, "CITYHUB_HOME": str(hub_home)}
-    with serving([sys.executable, "-m", "uvicorn", "hub.api.app:app", "--host", "127.0.0.1", "--port", str(port),
-                  "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
-                 port, cwd=REPO, env=env):
-        yield f"http://127.0.0.1:{port}"
+    with serving([sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "2"], port, cwd=REPO, env=env):
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base)
+        yield base
