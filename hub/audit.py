@@ -1,6 +1,7 @@
 """The audit log: every data access, who, what, which filter, how many rows."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from sqlalchemy import insert, or_, select
@@ -13,10 +14,85 @@ from hub.store import audit_log, clients, engine
 
 def record(p: Principal | None, action: str, *, dataset: str | None = None, category: str | None = None,
            filters: dict | None = None, rows: int = 0, status: int = 200) -> None:
-    with engine(settings().hub_db_uri).begin() as con:
-        con.execute(insert(audit_log).values(
-            at=now_cst(), client_id=p.client_id if p else None, role=p.role if p else None, action=action,
-            dataset=dataset, category=category, filters=filters or {}, rows=rows, status=status))
+    """Append one entry; returns once it is committed (an access is never served unrecorded)."""
+    _writer(settings().hub_db_uri).write(dict(
+        at=now_cst(), client_id=p.client_id if p else None, role=p.role if p else None, action=action,
+        dataset=dataset, category=category, filters=filters or {}, rows=rows, status=status))
+
+
+class _Ticket:
+    __slots__ = ("done", "error")
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Group commit: a request thread that finds no commit under way leads: it
+    inserts whatever has queued (its own entry and those of threads that arrived
+    meanwhile) in one transaction, and goes on until the queue is empty; the others
+    wait for their entry's commit. Every caller returns only once its own entry is
+    committed, but there is one commit per batch and at most one writer per process:
+    with a commit per request, API workers queued on the database's write lock and
+    the slowest 1% of pages took ten times the rest; with a writer thread of its
+    own, waking it cost a fifth of a worker's CPU."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.lock = threading.Lock()
+        self.queue: list[tuple[dict, _Ticket]] = []
+        self.leading = False
+
+    def write(self, entry: dict) -> None:
+        ticket = _Ticket()
+        with self.lock:
+            self.queue.append((entry, ticket))
+            lead = not self.leading
+            self.leading = True
+        if lead:
+            try:
+                self._lead()
+            except BaseException as e:  # never leave the others waiting on a leader that is gone
+                with self.lock:
+                    left, self.queue, self.leading = self.queue, [], False
+                for _, t in left:
+                    t.error = e
+                    t.done.set()
+                raise
+        else:
+            ticket.done.wait()
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _lead(self) -> None:
+        while True:
+            with self.lock:
+                batch, self.queue = self.queue, []
+                if not batch:
+                    self.leading = False  # under the lock: a newcomer now leads
+                    return
+            error = None
+            try:
+                with engine(self.uri).begin() as con:
+                    con.execute(insert(audit_log), [entry for entry, _ in batch])
+            except Exception as e:  # noqa: BLE001 - handed to every caller of the batch
+                error = e
+            for _, ticket in batch:
+                ticket.error = error
+                ticket.done.set()
+
+
+_WRITERS: dict[str, _GroupCommit] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer(uri: str) -> _GroupCommit:
+    with _WRITERS_LOCK:
+        w = _WRITERS.get(uri)
+        if w is None:
+            w = _WRITERS[uri] = _GroupCommit(uri)
+        return w
 
 
 def entries(client_id: str | None = None, dataset: str | None = None, limit: int = 1000) -> list[dict]:

@@ -145,6 +145,7 @@ class Catalogue:
 
 
 _lock = threading.Lock()
+_refreshing = threading.Lock()  # one thread re-reads an expired catalogue; the rest use the old one meanwhile
 _cached: tuple[float, str, Catalogue] | None = None
 TTL_S = 2.0
 
@@ -159,12 +160,18 @@ def current(max_age: float = TTL_S) -> Catalogue:
         hit = _cached
     if hit and hit[1] == uri and now - hit[0] < max_age:
         return hit[2]
-    cat = _read(uri)
-    if not cat.categories and not cat.departments:
-        load(declaration())
+    if hit and hit[1] == uri and not _refreshing.acquire(blocking=False):
+        return hit[2]  # another thread is re-reading it: the copy it replaces is seconds old
+    try:
         cat = _read(uri)
-    with _lock:
-        _cached = (now, uri, cat)
+        if not cat.categories and not cat.departments:
+            load(declaration())
+            cat = _read(uri)
+        with _lock:
+            _cached = (now, uri, cat)
+    finally:
+        if hit and hit[1] == uri:
+            _refreshing.release()
     return cat
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 
-def _env(name: str, default: str) -> str:
+def _read(name: str, default: str) -> str:
     value = os.environ.get(name, "")
     return value if value.strip() else default
 
@@ -40,6 +40,14 @@ class Settings:
     api_port: int
     max_page: int
     """Cap on ``limit`` for record pages."""
+    page_cache_mb: int
+    """Memory per API worker for sorted in-memory runs of data files that serve
+    record pages (``hub.sorted_runs``); 0 reads every page with DuckDB."""
+    page_cache_max_files: int
+    """Snapshots with more data files than this read pages with DuckDB (a page
+    merges one run per file)."""
+    api_threads: int
+    """Threads per API worker for the sync routes (their page, grant and audit work)."""
     parse_workers: int
     """Processes that parse a large catalogue fetch in parallel."""
     rate_limit: str
@@ -50,15 +58,48 @@ class Settings:
     """``memory://`` (per API worker) or ``redis://host:6379`` (shared)."""
 
 
+_VARS = (
+    "CITYHUB_HOME",
+    "CITYHUB_LAKE",
+    "CITYHUB_CATALOG_URI",
+    "CITYHUB_DB_URI",
+    "CITYHUB_DROP",
+    "CITYHUB_CITY",
+    "CITYHUB_KAFKA_BOOTSTRAP",
+    "CITYHUB_KAFKA_MAX_RECORDS",
+    "CITYHUB_TOKEN_SECRET",
+    "CITYHUB_TOKEN_TTL_S",
+    "CITYHUB_API_HOST",
+    "CITYHUB_API_PORT",
+    "CITYHUB_MAX_PAGE",
+    "CITYHUB_PAGE_CACHE_MB",
+    "CITYHUB_PAGE_CACHE_MAX_FILES",
+    "CITYHUB_PARSE_WORKERS",
+    "CITYHUB_API_THREADS",
+    "CITYHUB_RATE_LIMIT",
+    "CITYHUB_OPEN_RATE_LIMIT",
+    "CITYHUB_RATE_LIMIT_STORAGE",
+)
+"""The variables ``Settings`` is built from (connectors' own come and go with their declarations)."""
+_KEYS = tuple(map(os.environ.encodekey, _VARS)) if hasattr(os.environ, "encodekey") else _VARS
+
+
 def settings() -> Settings:
     """The settings for the environment as it is now (tests change it between
-    calls); built once per distinct set of ``CITYHUB_*`` variables."""
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("CITYHUB_")))
+    calls); built once per distinct set of values. Called on every request, so
+    it reads only its own variables: walking all of ``os.environ`` costs more
+    than the rest of a page."""
+    data = getattr(os.environ, "_data", None)  # CPython's own dict behind os.environ: one C call
+    env = tuple(map(data.get, _KEYS)) if isinstance(data, dict) else tuple(map(os.environ.get, _VARS))
     return _settings(env, os.getcwd())  # relative defaults (./var) depend on the directory
 
 
 @lru_cache(maxsize=16)
 def _settings(env_key: tuple, cwd: str) -> Settings:
+    def _env(name: str, default: str) -> str:  # only the variables the cache is keyed on
+        assert name in _VARS, f"{name} must be listed in _VARS"
+        return _read(name, default)
+
     home = Path(_env("CITYHUB_HOME", "var")).resolve()
     lake = _env("CITYHUB_LAKE", str(home / "lake"))
     if "://" not in lake:
@@ -77,6 +118,9 @@ def _settings(env_key: tuple, cwd: str) -> Settings:
         api_host=_env("CITYHUB_API_HOST", "127.0.0.1"),
         api_port=int(_env("CITYHUB_API_PORT", "8000")),
         max_page=int(_env("CITYHUB_MAX_PAGE", "10000")),
+        page_cache_mb=int(_env("CITYHUB_PAGE_CACHE_MB", "1024")),
+        page_cache_max_files=int(_env("CITYHUB_PAGE_CACHE_MAX_FILES", "64")),
+        api_threads=int(_env("CITYHUB_API_THREADS", "4")),
         parse_workers=int(_env("CITYHUB_PARSE_WORKERS", str(os.cpu_count() or 1))),
         rate_limit=_env("CITYHUB_RATE_LIMIT", "1200/minute"),
         open_rate_limit=_env("CITYHUB_OPEN_RATE_LIMIT", "120/minute"),
@@ -87,4 +131,4 @@ def _settings(env_key: tuple, cwd: str) -> Settings:
 def connector_setting(connector: str, key: str, default: str = "") -> str:
     """A connector's own setting: ``CITYHUB_<CONNECTOR>_<KEY>`` (e.g.
     ``CITYHUB_CAMERA_CATALOG_HTTP_URL``), else the declaration's default."""
-    return _env(f"CITYHUB_{connector}_{key}".upper().replace("-", "_").replace(".", "_"), default)
+    return _read(f"CITYHUB_{connector}_{key}".upper().replace("-", "_").replace(".", "_"), default)

@@ -1,19 +1,23 @@
-"""Per-client rate limits (the ``limits`` library, moving window).
+"""Per-client rate limits (the ``limits`` library, sliding window counter: two
+counters per client, where a moving window keeps every hit of the last minute and
+spent more CPU trimming them than a page costs).
 
 Keyed by the token's client (its signature is checked here; the client row is
 checked by the route), or by the caller's address for open data without a token.
 Storage is per process by default (``memory://``: each API worker counts on its
-own); point ``CITYHUB_RATE_LIMIT_STORAGE`` at Redis (``redis://...``) to share the
-count between workers and hosts.
+own); point ``CITYHUB_RATE_LIMIT_STORAGE`` at Redis (``redis://...``, served by the
+library's async Redis client, ``coredis``) to share the count between workers and
+hosts. The check is async: it runs on the event loop without a thread hop.
 """
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from fastapi import Request
 from limits import parse
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from hub.api.problems import Problem
 from hub.clients import AuthError, verified_claims
@@ -21,8 +25,10 @@ from hub.config import settings
 
 
 @lru_cache(maxsize=4)
-def _limiter(storage: str) -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(storage_from_string(storage))
+def _limiter(storage: str) -> SlidingWindowCounterRateLimiter:
+    """The async variant of the configured storage (``memory://`` becomes
+    ``async+memory://``): the check runs on the event loop, not in a thread."""
+    return SlidingWindowCounterRateLimiter(storage_from_string(storage if storage.startswith("async+") else f"async+{storage}"))
 
 
 def _client_key(request: Request) -> str | None:
@@ -35,7 +41,7 @@ def _client_key(request: Request) -> str | None:
         return None  # the route refuses it
 
 
-def rate_limit(request: Request) -> None:
+async def rate_limit(request: Request) -> None:
     cfg = settings()
     key = _client_key(request)
     if key is None:
@@ -43,10 +49,8 @@ def rate_limit(request: Request) -> None:
     else:
         rule = parse(cfg.rate_limit)
     limiter = _limiter(cfg.rate_limit_storage)
-    if not limiter.hit(rule, key):
-        reset, _ = limiter.get_window_stats(rule, key)
-        import time
-
+    if not await limiter.hit(rule, key):
+        reset, _ = await limiter.get_window_stats(rule, key)
         wait = max(1, int(reset - time.time()))
         raise Problem(429, f"rate limit of {rule} exceeded for this client: retry in {wait}s",
                       {"Retry-After": str(wait)})
