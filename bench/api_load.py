@@ -8,7 +8,8 @@ days, committed through ``Lake.commit`` in ~2M-row batches (the commit sorts by
 the contract's ``sort_by``). ``--keep DIR`` keeps the hub home in DIR and reuses
 a lake built there before. Not timed against any target; printed for reference.
 
-Then serves the API as in production (uvicorn, 2 workers, uvloop, httptools) and
+Then serves the API as ``cityhub serve`` does (``hub.api.serve``: uvicorn, 2 workers
+with a SO_REUSEPORT socket each, uvloop, httptools) and
 measures, with rate limits lifted and long-lived tokens:
 
 1. county pages: ``--connections`` keep-alive connections (default 32) of a county
@@ -312,19 +313,19 @@ def _busy() -> float:
     return t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children (the uvicorn workers)."""
+def _proc_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of a process and of each of its children (the uvicorn workers)."""
     import psutil
 
     p = psutil.Process(pid)
-    total = 0.0
+    out = {}
     for x in [p, *p.children(recursive=True)]:
         try:
             t = x.cpu_times()
-            total += t.user + t.system
+            out[x.pid] = t.user + t.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return out
 
 
 def run_load(base_port: int, server_pid: int, token: str, args) -> None:
@@ -340,6 +341,8 @@ def run_load(base_port: int, server_pid: int, token: str, args) -> None:
     s0, t0, b0 = _proc_cpu(server_pid), time.perf_counter(), _busy()
     res = q.get()
     s1, t1, b1 = _proc_cpu(server_pid), time.perf_counter(), _busy()
+    per_worker = sorted(((s1[k] - s0.get(k, 0.0)) / (t1 - t0) for k in s1 if k != server_pid), reverse=True)
+    s0, s1 = sum(s0.values()), sum(s1.values())
     proc.join()
     every = [x for v in res["lat"].values() for x in v]
     n = len(every)
@@ -363,7 +366,7 @@ def run_load(base_port: int, server_pid: int, token: str, args) -> None:
         print(f"  non-200 answers: {res['errors']}")
     server_cpu, busy = (s1 - s0) / (t1 - t0), (b1 - b0) / (t1 - t0)
     print(f"  CPU (100% = one core, {os.cpu_count()} cores): load client {res['cpu'] / res['wall']:.0%}, "
-          f"server ({args.workers} workers) {server_cpu:.0%}, whole machine {busy:.0%} "
+          f"server ({args.workers} workers) {server_cpu:.0%} ({' + '.join(f'{w:.0%}' for w in per_worker)}), whole machine {busy:.0%} "
           f"(other processes ~{max(0.0, busy - server_cpu - res['cpu'] / res['wall']):.0%})")
 
 
@@ -428,11 +431,10 @@ def breakdown(token: str, n: int = 50) -> None:
 
     from hub import audit, catalogue, grants, records
     from hub.api import app as api
+    from hub.api import formats
     from hub.clients import authenticate
-    from hub.config import settings
     from hub.contracts import contract
     from hub.lake import default_lake
-    from hub.regions import city
 
     cache = records.SnapshotCache(default_lake())
     c = contract(DATASET)
@@ -449,14 +451,13 @@ def breakdown(token: str, n: int = 50) -> None:
             parts.clear()
         p = timed("authenticate (JWT + client row)", authenticate, token)
         cat = timed("catalogue.category_of", catalogue.category_of, DATASET)
-        acc = timed("grants.access (live grants query)", grants.access, p, cat, DATASET,
-                    list(city(settings().city).counties))
+        acc = timed("grants.access (live grants query)", grants.access, p, cat, DATASET)
         q = records.Query(DATASET, regions=acc.regions, unmasked=acc.unmasked)
         sid = timed("snapshot id (1 s TTL)", cache.current, DATASET)
         files = timed("planned files (cached per snapshot)", cache.files, DATASET, sid)
         rows, _ = timed("DuckDB connect + view + query", records._page, c, q, list(files), 100, None)
         page = records.Page(rows=rows, next_cursor="x", snapshot_id=sid)
-        timed("JSON (to_pylist + dumps)", lambda: api._json({"records": page.rows.to_pylist()}))
+        timed("JSON (rows + dumps)", lambda: api._json({"records": formats.rows(page.rows)}))
         timed("audit.record (insert + commit)", audit.record, p, "records", dataset=DATASET, category=cat.id,
               filters={"bench": True}, rows=rows.num_rows)
     total = sum(sum(v) for v in parts.values()) / n
@@ -518,14 +519,19 @@ def main() -> None:
 
         port = free_port()
         log = open(home / "api-bench.log", "ab")
+        # served as `cityhub serve` serves it (hub.api.serve: a SO_REUSEPORT socket per worker)
+        app_dir = str(Path(args.app_dir).resolve()) if args.app_dir else None
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", args.app, "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
-             *(["--app-dir", str(Path(args.app_dir).resolve())] if args.app_dir else [])],
+            [sys.executable, "-c", "import sys; from hub.api.serve import serve; "
+             f"serve('127.0.0.1', {port}, {args.workers}, app={args.app!r}, log_level='warning', app_dir={app_dir!r})"],
             cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=log)
         wait_port(port, server)
         base = f"http://127.0.0.1:{port}"
-        print(f"API: {args.app}, uvicorn, {args.workers} workers, uvloop, httptools on {base} (log: {home / 'api-bench.log'})")
+        from hub.api.serve import wait_ready
+
+        wait_ready(base)
+        print(f"API: {args.app} served by hub.api.serve (uvicorn, {args.workers} workers with a socket each, uvloop, "
+              f"httptools) on {base} (log: {home / 'api-bench.log'})")
 
         if args.breakdown:
             breakdown(token)
