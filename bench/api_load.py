@@ -328,6 +328,21 @@ def _proc_cpu(pid: int) -> dict[int, float]:
     return out
 
 
+def _connections_per_worker(pid: int) -> list[int]:
+    """How the kernel spread the load's connections over the workers' sockets."""
+    import psutil
+
+    out = []
+    for x in psutil.Process(pid).children():
+        try:
+            n = sum(1 for k in x.net_connections("tcp") if k.status == psutil.CONN_ESTABLISHED)
+        except psutil.Error:
+            continue
+        if n:
+            out.append(n)
+    return sorted(out, reverse=True)
+
+
 def run_load(base_port: int, server_pid: int, token: str, args) -> None:
     mix = {"plain": 0.4, "follow": 0.2, "status": 0.2, "time": 0.2}
     if args.mix:
@@ -339,6 +354,7 @@ def run_load(base_port: int, server_pid: int, token: str, args) -> None:
     proc.start()
     assert q.get() == "start"
     s0, t0, b0 = _proc_cpu(server_pid), time.perf_counter(), _busy()
+    split = _connections_per_worker(server_pid)
     res = q.get()
     s1, t1, b1 = _proc_cpu(server_pid), time.perf_counter(), _busy()
     per_worker = sorted(((s1[k] - s0.get(k, 0.0)) / (t1 - t0) for k in s1 if k != server_pid), reverse=True)
@@ -367,7 +383,8 @@ def run_load(base_port: int, server_pid: int, token: str, args) -> None:
     server_cpu, busy = (s1 - s0) / (t1 - t0), (b1 - b0) / (t1 - t0)
     print(f"  CPU (100% = one core, {os.cpu_count()} cores): load client {res['cpu'] / res['wall']:.0%}, "
           f"server ({args.workers} workers) {server_cpu:.0%} ({' + '.join(f'{w:.0%}' for w in per_worker)}), whole machine {busy:.0%} "
-          f"(other processes ~{max(0.0, busy - server_cpu - res['cpu'] / res['wall']):.0%})")
+          f"(other processes ~{max(0.0, busy - server_cpu - res['cpu'] / res['wall']):.0%}); "
+          f"connections per worker {' / '.join(map(str, split))}")
 
 
 # -- export and paging --------------------------------------------------------------------
