@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jwt
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from hub.config import Settings, settings
 from hub.lake import now_cst
@@ -219,12 +219,16 @@ def _remember(token: str, secret: str, claims: dict) -> None:
     _GOOD[(token, secret)] = claims
 
 
+_BY_ID = select(clients).where(clients.c.id == bindparam("id"))
+"""Built once: asked on every request."""
+
+
 def authenticate(token: str, cfg: Settings | None = None) -> Principal:
     """The client a bearer token stands for; ``AuthError`` saying why not."""
     cfg = cfg or settings()
     claims = verified_claims(token, cfg)
     with engine(cfg.hub_db_uri).connect() as con:
-        row = con.execute(select(clients).where(clients.c.id == claims["sub"])).first()
+        row = con.execute(_BY_ID, {"id": claims["sub"]}).first()
     if row is None:
         raise AuthError("the token's client does not exist")
     if row.disabled:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from hub import catalogue
 from hub.catalogue import Category
@@ -157,12 +157,15 @@ def visible(p: Principal, status: str | None = None) -> list[dict]:
         return [_row(r) for r in con.execute(q.limit(1000))]
 
 
+_LIVE = select(grants).where(and_(
+    grants.c.client_id == bindparam("client"), grants.c.category_id == bindparam("category"),
+    grants.c.status == "approved", grants.c.starts_at <= bindparam("at"), grants.c.expires_at > bindparam("at")))
+"""Built once: asked on every data request."""
+
+
 def live(p: Principal, category_id: str, at: datetime | None = None) -> list[dict]:
-    at = at or now_cst()
     with engine(settings().hub_db_uri).connect() as con:
-        rows = con.execute(select(grants).where(and_(
-            grants.c.client_id == p.client_id, grants.c.category_id == category_id, grants.c.status == "approved",
-            grants.c.starts_at <= at, grants.c.expires_at > at))).all()
+        rows = con.execute(_LIVE, {"client": p.client_id, "category": category_id, "at": at or now_cst()}).all()
     return [dict(r._mapping) for r in rows]
 
 

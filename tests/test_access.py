@@ -294,15 +294,17 @@ def test_rate_limits_answer_429_with_retry_after(hub_home, lake):
                   "--workers", "1", "--log-level", "warning"], port, cwd=REPO, env=env):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             token = new_client(client, "busy-app", "county", region=QIHE)
+            # a sliding-window counter: exact within a minute; across a minute's turn the last
+            # minute's count is weighted down and may let one more through (never fewer)
             codes = [client.get("/v1/datasets/camera_registry/records", headers=auth(token)).status_code
-                     for _ in range(6)]
-            assert codes[:5] == [200] * 5 and codes[5] == 429
+                     for _ in range(7)]
+            assert codes[:5] == [200] * 5 and 429 in codes[5:], codes
             r = client.get("/v1/datasets/camera_registry/records", headers=auth(token))
             assert_problem(r, 429, "rate limit")
             assert int(r.headers["retry-after"]) >= 1
             # without a token the address is counted: the token request above was one of its 4
-            opened = [client.get("/v1/open/datasets/medical_institutions/records").status_code for _ in range(4)]
-            assert opened[:3] == [200] * 3 and opened[3] == 429
+            opened = [client.get("/v1/open/datasets/medical_institutions/records").status_code for _ in range(5)]
+            assert opened[:3] == [200] * 3 and 429 in opened[3:], opened
 
 
 def test_the_catalogue_is_managed_by_admins(hub):
