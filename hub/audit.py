@@ -21,22 +21,27 @@ def record(p: Principal | None, action: str, *, dataset: str | None = None, cate
 
 
 class _Ticket:
-    __slots__ = ("done", "error")
+    __slots__ = ("wake", "settled", "promoted", "error")
 
     def __init__(self):
-        self.done = threading.Event()
+        self.wake = threading.Event()
+        self.settled = False
+        """Its batch was committed (or failed: ``error``)."""
+        self.promoted = False
+        """Woken to lead the next batch."""
         self.error: BaseException | None = None
 
 
 class _GroupCommit:
     """Group commit: a request thread that finds no commit under way leads: it
     inserts whatever has queued (its own entry and those of threads that arrived
-    meanwhile) in one transaction, and goes on until the queue is empty; the others
-    wait for their entry's commit. Every caller returns only once its own entry is
-    committed, but there is one commit per batch and at most one writer per process:
-    with a commit per request, API workers queued on the database's write lock and
-    the slowest 1% of pages took ten times the rest; with a writer thread of its
-    own, waking it cost a fifth of a worker's CPU."""
+    meanwhile) in one transaction, then hands the lead to the first entry queued
+    since, if any; the others wait. Every caller returns only once its own entry is
+    committed, each leads at most one batch (no caller waits on others' load), and
+    there is one commit per batch and one writer per process: with a commit per
+    request, API workers queued on the database's write lock and the slowest 1% of
+    pages took ten times the rest; with a writer thread of its own, waking it cost
+    a fifth of a worker's CPU."""
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -50,37 +55,37 @@ class _GroupCommit:
             self.queue.append((entry, ticket))
             lead = not self.leading
             self.leading = True
+        if not lead:
+            ticket.wake.wait()
+            lead = ticket.promoted and not ticket.settled
         if lead:
-            try:
-                self._lead()
-            except BaseException as e:  # never leave the others waiting on a leader that is gone
-                with self.lock:
-                    left, self.queue, self.leading = self.queue, [], False
-                for _, t in left:
-                    t.error = e
-                    t.done.set()
-                raise
-        else:
-            ticket.done.wait()
+            self._lead()
         if ticket.error is not None:
             raise ticket.error
 
     def _lead(self) -> None:
-        while True:
+        try:
             with self.lock:
                 batch, self.queue = self.queue, []
-                if not batch:
-                    self.leading = False  # under the lock: a newcomer now leads
-                    return
             error = None
             try:
                 with engine(self.uri).begin() as con:
                     con.execute(insert(audit_log), [entry for entry, _ in batch])
-            except Exception as e:  # noqa: BLE001 - handed to every caller of the batch
+            except BaseException as e:  # noqa: BLE001 - handed to every caller of the batch
                 error = e
-            for _, ticket in batch:
-                ticket.error = error
-                ticket.done.set()
+            for _, t in batch:  # the leader's own entry is in it: it was queued before it led
+                t.error, t.settled = error, True
+                t.wake.set()
+            if error is not None and not isinstance(error, Exception):
+                raise error
+        finally:
+            with self.lock:
+                if self.queue:  # hand over: the first entry queued since leads the next batch
+                    nxt = self.queue[0][1]
+                    nxt.promoted = True
+                    nxt.wake.set()
+                else:
+                    self.leading = False  # under the lock: a newcomer now leads
 
 
 _WRITERS: dict[str, _GroupCommit] = {}

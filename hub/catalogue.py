@@ -160,7 +160,7 @@ def current(max_age: float = TTL_S) -> Catalogue:
         hit = _cached
     if hit and hit[1] == uri and now - hit[0] < max_age:
         return hit[2]
-    if hit and hit[1] == uri and not _refreshing.acquire(blocking=False):
+    if hit and hit[1] == uri and not _refreshing.acquire(blocking=max_age <= 0):
         return hit[2]  # another thread is re-reading it: the copy it replaces is seconds old
     try:
         cat = _read(uri)

@@ -420,7 +420,10 @@ def _page_from_runs(c: Contract, q: Query, files: list[str], limit: int, after: 
     scope = tuple(q.regions) if q.regions is not None and c.region_field else None
     runs = []
     for f in files:
-        run = cache.get((c.name, f, scope, tuple(order)), lambda f=f: _load_run(c, f, scope, order))
+        try:
+            run = cache.get((c.name, f, scope, tuple(order)), lambda f=f: _load_run(c, f, scope, order, cache))
+        except duckdb.Error:
+            return None  # not remembered: perhaps passing; the page's own DuckDB query answers or says why
         if run is None:
             return None
         runs.append(run)
@@ -445,15 +448,17 @@ def _page_from_runs(c: Contract, q: Query, files: list[str], limit: int, after: 
         con.close()
 
 
-def _load_run(c: Contract, file: str, scope: tuple | None, order: list[str]) -> sorted_runs.Run | None:
+def _load_run(c: Contract, file: str, scope: tuple | None, order: list[str],
+              cache: sorted_runs.RunCache) -> sorted_runs.Run | None:
     eng = engine()
+    if scope is None:  # a whole file: too big is known from its footer, before reading it
+        size = eng._query("SELECT sum(total_uncompressed_size) AS n FROM parquet_metadata(?)", (file,))["n"][0].as_py()
+        if size is not None and not cache.fits(int(size)):
+            return None
     view = eng.view(c.name, (file,))
     where = f'WHERE "{c.region_field}" IN ({", ".join("?" for _ in scope)}) ' if scope is not None else ""
-    try:
-        table = eng._query(f'SELECT * FROM "{view}" {where}ORDER BY ' + ", ".join(f'"{k}"' for k in order),
-                           scope or ())
-    except duckdb.Error:
-        return None  # the page's own DuckDB query then answers, or says what is wrong
+    table = eng._query(f'SELECT * FROM "{view}" {where}ORDER BY ' + ", ".join(f'"{k}"' for k in order),
+                       scope or ())
     return sorted_runs.make_run(table, order) if sorted_runs.usable(table, order) else None
 
 

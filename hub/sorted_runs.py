@@ -91,42 +91,68 @@ def make_run(table: pa.Table, order: list[str]) -> Run:
 
 class RunCache:
     """Runs by (dataset, file, region scope, order), least recently used out first
-    once past the budget. Each run is loaded once however many readers ask."""
+    once past the budget. Each run is loaded once however many readers ask. Keys
+    that cannot have a run (too big, or not orderable as SQL orders) are remembered
+    apart, outside the LRU, so that they are not loaded again and again."""
+
+    MAX_REFUSED = 100_000
 
     def __init__(self, budget_bytes: int):
         self.budget = budget_bytes
-        self.runs: OrderedDict[tuple, Run | None] = OrderedDict()
+        self.runs: OrderedDict[tuple, Run] = OrderedDict()
+        self.refused: set[tuple] = set()
         self.bytes = 0
         self.lock = threading.Lock()
         self.loading: dict[tuple, threading.Lock] = {}
         self.merging: set[tuple] = set()
+        self.merge_gate = threading.Semaphore(1)  # merges copy whole slices: one at a time
+
+    def _hit(self, key: tuple) -> tuple[bool, Run | None]:
+        if key in self.refused:
+            return True, None
+        run = self.runs.get(key)
+        if run is not None:
+            self.runs.move_to_end(key)
+            return True, run
+        return False, None
 
     def get(self, key: tuple, load) -> Run | None:
         """The run for ``key``, loading it with ``load()`` if need be; None when it
-        cannot serve pages (too big for the budget, or not orderable as SQL orders)."""
+        cannot serve pages. ``load`` returns None for a key that never can; what it
+        raises is not remembered (the next reader tries again)."""
         with self.lock:
-            if key in self.runs:
-                self.runs.move_to_end(key)
-                return self.runs[key]
+            known, run = self._hit(key)
+            if known:
+                return run
             gate = self.loading.setdefault(key, threading.Lock())
         with gate:
             with self.lock:
-                if key in self.runs:
-                    return self.runs[key]
-            run = load()
-            with self.lock:
-                self.loading.pop(key, None)
-            return self._put(key, run)
+                known, run = self._hit(key)
+                if known:
+                    return run
+            try:
+                return self._put(key, load())
+            finally:
+                with self.lock:
+                    self.loading.pop(key, None)
+
+    def fits(self, nbytes: int) -> bool:
+        return nbytes <= self.budget // 2  # a bigger one would crowd out everything else
 
     def _put(self, key: tuple, run: Run | None) -> Run | None:
         with self.lock:
-            if run is not None and run.nbytes > self.budget // 2:
-                run = None  # would crowd out everything else: DuckDB reads it
+            old = self.runs.pop(key, None)
+            self.bytes -= old.nbytes if old else 0
+            if run is None or not self.fits(run.nbytes):
+                if len(self.refused) >= self.MAX_REFUSED:
+                    self.refused.clear()
+                self.refused.add(key)
+                return None
             self.runs[key] = run
-            self.bytes += run.nbytes if run else 0
+            self.bytes += run.nbytes
             while self.bytes > self.budget and self.runs:
-                _, old = self.runs.popitem(last=False)
-                self.bytes -= old.nbytes if old else 0
+                _, gone = self.runs.popitem(last=False)
+                self.bytes -= gone.nbytes
         return run
 
     def merged(self, key: tuple, runs: list[Run], order: list[str]) -> Run | None:
@@ -134,20 +160,19 @@ class RunCache:
         and it is made in the background: a page then searches one run, not one per
         file. Made once per snapshot and scope; a newer snapshot makes its own."""
         with self.lock:
-            if key in self.runs:
-                self.runs.move_to_end(key)
-                return self.runs[key]
-            if key in self.merging:
-                return None
+            known, run = self._hit(key)
+            if known or key in self.merging or not self.fits(sum(r.nbytes for r in runs)):
+                return run
             self.merging.add(key)
         threading.Thread(target=self._merge, args=(key, runs, order), name="merge-runs", daemon=True).start()
         return None
 
     def _merge(self, key: tuple, runs: list[Run], order: list[str]) -> None:
         try:
-            table = pa.concat_tables([r.table for r in runs])
-            table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in order]))
-            self._put(key, make_run(table, order))
+            with self.merge_gate:
+                table = pa.concat_tables([r.table for r in runs])
+                table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in order]))
+                self._put(key, make_run(table, order))
         finally:
             with self.lock:
                 self.merging.discard(key)
@@ -177,11 +202,14 @@ _OPS = {"eq": pc.equal, "ne": pc.not_equal, "gt": pc.greater, "ge": pc.greater_e
 
 def compile_filters(filters, schema: pa.Schema):
     """The filters as a function of a table slice to its row mask, or None when a
-    value does not fit its column's Arrow type (DuckDB then answers, with its error)."""
+    value does not fit its column's Arrow type or the column is a float (DuckDB then
+    answers, with its error or SQL's NaN semantics)."""
     parts = []
     try:
         for f in filters:
             typ = schema.field(f.field).type
+            if pa.types.is_floating(typ):
+                return None  # SQL orders NaN above every number, Arrow compares it false: DuckDB answers
             if f.op == "in":
                 parts.append((f.field, None, pa.array(list(f.values), typ)))
             else:
@@ -285,11 +313,14 @@ def typed_key(c: Contract, order: list[str], raw: list) -> tuple | None:
     from hub.records import RecordsError, _typed
 
     out = []
+    schema = c.arrow_schema()
     for k, v in zip(order, raw):
         if v is None:
             return None
         try:
-            out.append(_typed(c, k, v) if isinstance(v, str) else v)
-        except RecordsError:
+            value = _typed(c, k, v) if isinstance(v, str) else v
+            pa.scalar(value, schema.field(k).type)  # fits the column (an int32 cursor value may not)
+        except (RecordsError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
             return None
+        out.append(value)
     return tuple(out)

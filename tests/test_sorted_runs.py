@@ -144,3 +144,21 @@ def test_a_run_with_nulls_in_its_order_is_not_used():
     assert not sorted_runs.usable(t, ["a", "b"])
     assert not sorted_runs.usable(pa.table({"a": [1.0, float("nan")]}), ["a"])
     assert sorted_runs.usable(t, ["b"])
+
+
+def test_float_filters_are_left_to_duckdb():
+    """SQL orders NaN above every number; Arrow's comparisons say false."""
+    schema = pa.schema([("speed", pa.float64()), ("name", pa.string())])
+    assert sorted_runs.compile_filters([records.Filter("speed", "gt", (50.0,))], schema) is None
+    assert sorted_runs.compile_filters([records.Filter("name", "eq", ("a",))], schema) is not None
+
+
+def test_a_run_put_twice_is_counted_once():
+    cache = sorted_runs.RunCache(10_000_000)
+    run = sorted_runs.make_run(pa.table({"a": pa.array(range(1000), pa.int64())}), ["a"])
+    cache._put(("k",), run)
+    cache._put(("k",), run)
+    assert cache.bytes == run.nbytes
+    big = sorted_runs.make_run(pa.table({"a": pa.array(range(1_000_000), pa.int64())}), ["a"])
+    assert cache._put(("big",), big) is None and cache.get(("big",), lambda: 1 / 0) is None  # refused, remembered
+    assert cache.bytes == run.nbytes

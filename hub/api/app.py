@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub import audit, catalogue, grants, records
 from hub.api import formats
-from hub.api.limits import rate_limit
+from hub.api.limits import limiter as rate_limiter, rate_limit
 from hub.api.problems import Problem, install
 from hub.catalogue import Catalogue, Category, CatalogueError, Department
 from hub.clients import AuthError, Principal, authenticate, exchange
@@ -38,6 +38,7 @@ async def _lifespan(_app: FastAPI):
     than the pages, and stretched the slowest 1%), and the objects of start-up
     frozen out of the garbage collector's full passes."""
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings().api_threads
+    rate_limiter(settings().rate_limit_storage)  # a storage that cannot work fails here, not per request
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)  # a page allocates thousands of small objects: collect less often

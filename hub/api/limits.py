@@ -25,7 +25,7 @@ from hub.config import settings
 
 
 @lru_cache(maxsize=4)
-def _limiter(storage: str) -> SlidingWindowCounterRateLimiter:
+def limiter(storage: str) -> SlidingWindowCounterRateLimiter:
     """The async variant of the configured storage (``memory://`` becomes
     ``async+memory://``): the check runs on the event loop, not in a thread."""
     return SlidingWindowCounterRateLimiter(storage_from_string(storage if storage.startswith("async+") else f"async+{storage}"))
@@ -48,9 +48,9 @@ async def rate_limit(request: Request) -> None:
         key, rule = f"addr:{request.client.host if request.client else '?'}", parse(cfg.open_rate_limit)
     else:
         rule = parse(cfg.rate_limit)
-    limiter = _limiter(cfg.rate_limit_storage)
-    if not await limiter.hit(rule, key):
-        reset, _ = await limiter.get_window_stats(rule, key)
+    lim = limiter(cfg.rate_limit_storage)
+    if not await lim.hit(rule, key):
+        reset, _ = await lim.get_window_stats(rule, key)
         wait = max(1, int(reset - time.time()))
         raise Problem(429, f"rate limit of {rule} exceeded for this client: retry in {wait}s",
                       {"Retry-After": str(wait)})

@@ -55,7 +55,7 @@ def serve(host: str, port: int, workers: int = 2, app: str = "hub.api.app:app", 
         return
     first = _bind(host, port, reuse_port=True)
     port = first.getsockname()[1]  # port 0: the free port the first socket got, for all
-    sockets = [first, *(_bind(host, port, reuse_port=True) for _ in range(workers - 1))]
+    sockets: list[socket.socket | None] = [first, *(_bind(host, port, reuse_port=True) for _ in range(workers - 1))]
     ctx = mp.get_context("spawn")
     procs: list[mp.Process | None] = [None] * workers
     stop = threading.Event()
@@ -78,7 +78,12 @@ def serve(host: str, port: int, workers: int = 2, app: str = "hub.api.app:app", 
                                 i, p.pid, p.exitcode, backoff[i])
                     procs[i] = None
                     started[i] = now + backoff[i]
+                    if backoff[i]:  # while it waits, its socket takes no connections: the others get them
+                        sockets[i].close()
+                        sockets[i] = None
                 if now >= started[i]:
+                    if sockets[i] is None:
+                        sockets[i] = _bind(host, port, reuse_port=True)
                     procs[i] = ctx.Process(target=_worker, args=(app, sockets[i], log_level, app_dir),
                                            name=f"cityhub-api-{i}")
                     procs[i].start()
@@ -94,7 +99,8 @@ def serve(host: str, port: int, workers: int = 2, app: str = "hub.api.app:app", 
                 if p.is_alive():
                     p.kill()
         for s in sockets:
-            s.close()
+            if s is not None:
+                s.close()
 
 
 def wait_ready(base: str, timeout: float = 90.0, probes: int = 12) -> None:
