@@ -158,10 +158,11 @@ def current(max_age: float = TTL_S) -> Catalogue:
     now = time.monotonic()
     with _lock:
         hit = _cached
-    if hit and hit[1] == uri and now - hit[0] < max_age:
-        return hit[2]
-    if hit and hit[1] == uri and not _refreshing.acquire(blocking=max_age <= 0):
-        return hit[2]  # another thread is re-reading it: the copy it replaces is seconds old
+    old = hit[2] if hit and hit[1] == uri else None
+    if old is not None and now - hit[0] < max_age:
+        return old
+    if old is not None and not _refreshing.acquire(blocking=max_age <= 0):
+        return old  # another thread is re-reading it: the copy it replaces is seconds old
     try:
         cat = _read(uri)
         if not cat.categories and not cat.departments:
@@ -170,7 +171,7 @@ def current(max_age: float = TTL_S) -> Catalogue:
         with _lock:
             _cached = (now, uri, cat)
     finally:
-        if hit and hit[1] == uri:
+        if old is not None:
             _refreshing.release()
     return cat
 

@@ -184,13 +184,18 @@ def set_disabled(name: str, disabled: bool, cfg: Settings | None = None) -> None
         raise ClientError(f"no client named {name!r}")
 
 
+_GOOD: dict[tuple[str, str], dict] = {}
+"""Claims of tokens that verified, by (token, secret)."""
+_GOOD_MAX = 10_000
+
+
 def verified_claims(token: str, cfg: Settings | None = None) -> dict:
     """A token's claims once its signature, issuer and expiry check out; ``AuthError`` saying why not.
     The same token string under the same secret always verifies the same way, so a
     good one's claims are remembered (only its expiry is checked again): the rate
     limiter and the route both ask, on every request."""
     secret = token_secret(cfg)
-    claims = _good_claims(token, secret)
+    claims = _GOOD.get((token, secret))
     if claims is None:
         try:
             claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
@@ -199,24 +204,14 @@ def verified_claims(token: str, cfg: Settings | None = None) -> dict:
             raise AuthError("the token has expired") from None
         except jwt.InvalidTokenError as e:
             raise AuthError(f"the token is not valid: {e}") from None
-        _remember(token, secret, claims)
+        if len(_GOOD) >= _GOOD_MAX:
+            _GOOD.clear()  # crude but bounded; tokens live an hour, so the set renews anyway
+        _GOOD[(token, secret)] = claims
     elif claims["exp"] <= time.time():
         raise AuthError("the token has expired")
     return dict(claims)
 
 
-_GOOD: dict[tuple[str, str], dict] = {}
-_GOOD_MAX = 10_000
-
-
-def _good_claims(token: str, secret: str) -> dict | None:
-    return _GOOD.get((token, secret))
-
-
-def _remember(token: str, secret: str, claims: dict) -> None:
-    if len(_GOOD) >= _GOOD_MAX:
-        _GOOD.clear()  # crude but bounded; tokens live an hour, so the set renews anyway
-    _GOOD[(token, secret)] = claims
 
 
 _BY_ID = select(clients).where(clients.c.id == bindparam("id"))

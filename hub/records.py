@@ -309,9 +309,14 @@ def order_columns(c: Contract, sort: str = "lake") -> list[str]:
     return out
 
 
+def _select_list(c: Contract, q: Query, cols: list[str]) -> str:
+    """The projected columns, personal ones masked unless the caller's grant names them."""
+    return ", ".join(_mask_expr(c, f) if f not in q.unmasked else f'"{f}"' for f in cols)
+
+
 def _sql(c: Contract, q: Query, view: str, cols: list[str], where: list[str], limit: int | None,
          keys: bool = True) -> str:
-    proj = ", ".join(_mask_expr(c, f) if f not in q.unmasked else f'"{f}"' for f in cols)
+    proj = _select_list(c, q, cols)
     if keys:
         proj += ", " + ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(order_columns(c, q.sort)))
     direction = " DESC" if q.descending else ""
@@ -442,8 +447,7 @@ def _page_from_runs(c: Contract, q: Query, files: list[str], limit: int, after: 
     con = engine().cursor()
     try:  # the same SQL masks as every other read, over the page alone
         con.register("__page", rows)
-        proj = ", ".join(_mask_expr(c, f) if f not in q.unmasked else f'"{f}"' for f in cols)
-        return con.sql(f'SELECT {proj} FROM "__page"').to_arrow_table(), last
+        return con.sql(f'SELECT {_select_list(c, q, cols)} FROM "__page"').to_arrow_table(), last
     finally:
         con.close()
 

@@ -18,7 +18,6 @@ test compares them query by query.
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -213,10 +212,7 @@ def compile_filters(filters, schema: pa.Schema):
             if f.op == "in":
                 parts.append((f.field, None, pa.array(list(f.values), typ)))
             else:
-                v = f.values[0]
-                if isinstance(v, float) and math.isnan(v):
-                    return None
-                parts.append((f.field, _OPS[f.op], pa.scalar(v, typ)))
+                parts.append((f.field, _OPS[f.op], pa.scalar(f.values[0], typ)))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
         return None
 
@@ -313,13 +309,12 @@ def typed_key(c: Contract, order: list[str], raw: list) -> tuple | None:
     from hub.records import RecordsError, _typed
 
     out = []
-    schema = c.arrow_schema()
     for k, v in zip(order, raw):
         if v is None:
             return None
         try:
             value = _typed(c, k, v) if isinstance(v, str) else v
-            pa.scalar(value, schema.field(k).type)  # fits the column (an int32 cursor value may not)
+            pa.scalar(value, c.field(k).arrow_type)  # fits the column (an int32 cursor value may not)
         except (RecordsError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
             return None
         out.append(value)

@@ -24,12 +24,14 @@ import uvicorn
 log = logging.getLogger(__name__)
 
 
-def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+_UVICORN = {"loop": "uvloop", "http": "httptools"}
+
+
+def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
@@ -39,23 +41,22 @@ def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
 def _worker(app: str, sock: socket.socket, log_level: str, app_dir: str | None) -> None:
     if app_dir:
         sys.path.insert(0, app_dir)
-    uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", log_level=log_level)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level, **_UVICORN)).run(sockets=[sock])
 
 
 def serve(host: str, port: int, workers: int = 2, app: str = "hub.api.app:app", log_level: str = "info",
           app_dir: str | None = None) -> None:
     """Serve until SIGTERM or SIGINT; ``workers`` processes (1: in this process)."""
     if workers <= 1:
-        uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level=log_level,
-                    app_dir=app_dir)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, app_dir=app_dir, **_UVICORN)
         return
     if not hasattr(socket, "SO_REUSEPORT"):  # not Linux or BSD: uvicorn's own shared socket
-        uvicorn.run(app, host=host, port=port, workers=workers, loop="uvloop", http="httptools",
-                    log_level=log_level, app_dir=app_dir)
+        uvicorn.run(app, host=host, port=port, workers=workers, log_level=log_level, app_dir=app_dir,
+                    **_UVICORN)
         return
-    first = _bind(host, port, reuse_port=True)
+    first = _bind(host, port)
     port = first.getsockname()[1]  # port 0: the free port the first socket got, for all
-    sockets: list[socket.socket | None] = [first, *(_bind(host, port, reuse_port=True) for _ in range(workers - 1))]
+    sockets: list[socket.socket | None] = [first, *(_bind(host, port) for _ in range(workers - 1))]
     ctx = mp.get_context("spawn")
     procs: list[mp.Process | None] = [None] * workers
     stop = threading.Event()
@@ -83,7 +84,7 @@ def serve(host: str, port: int, workers: int = 2, app: str = "hub.api.app:app", 
                         sockets[i] = None
                 if now >= started[i]:
                     if sockets[i] is None:
-                        sockets[i] = _bind(host, port, reuse_port=True)
+                        sockets[i] = _bind(host, port)
                     procs[i] = ctx.Process(target=_worker, args=(app, sockets[i], log_level, app_dir),
                                            name=f"cityhub-api-{i}")
                     procs[i].start()
