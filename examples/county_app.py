@@ -19,9 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from hub.client import HubClient, HubError  # noqa: E402
+from cityhub_client import HubClient, HubError  # pip install ./clients/python
 
 DATASETS = ("camera_registry", "camera_catalog", "medical_institutions", "medical_visits")
 STATE = """CREATE TABLE IF NOT EXISTS sync_state (

@@ -1,1 +1,0 @@
-"""The HTTP API (FastAPI): county apps, data engineers and the scoring layer."""

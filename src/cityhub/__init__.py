@@ -1,0 +1,1 @@
+"""CityHub: the city brain's data-sharing hub (the server library)."""

@@ -1,0 +1,57 @@
+"""Per-client rate limits (the ``limits`` library, sliding window counter: two
+counters per client, where a moving window keeps every hit of the last minute and
+spent more CPU trimming them than a page costs).
+
+Keyed by the token's client (its signature is checked here; the client row is
+checked by the route), or by the caller's address for open data without a token.
+Storage is per process by default (``memory://``: each API worker counts on its
+own); point ``CITYHUB_RATE_LIMIT_STORAGE`` at Redis (``redis://...``, served by the
+library's async Redis client, ``coredis``) to share the count between workers and
+hosts. The check is async: it runs on the event loop without a thread hop.
+"""
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from fastapi import Request
+from limits import parse
+from limits.storage import storage_from_string
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from cityhub.access.clients import verified_claims
+from cityhub.api.problems import Problem
+from cityhub.core.errors import Unauthorized
+from cityhub.core.settings import Settings
+
+
+@lru_cache(maxsize=4)
+def limiter(storage: str) -> SlidingWindowCounterRateLimiter:
+    """The async variant of the configured storage (``memory://`` becomes
+    ``async+memory://``): the check runs on the event loop, not in a thread."""
+    return SlidingWindowCounterRateLimiter(storage_from_string(storage if storage.startswith("async+") else f"async+{storage}"))
+
+
+def _client_key(cfg: Settings, request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        return None
+    try:
+        return f"client:{verified_claims(cfg, auth[7:].strip())['sub']}"
+    except Unauthorized:
+        return None  # the route refuses it
+
+
+async def rate_limit(request: Request) -> None:
+    cfg: Settings = request.app.state.hub.cfg
+    key = _client_key(cfg, request)
+    if key is None:
+        key, rule = f"addr:{request.client.host if request.client else '?'}", parse(cfg.open_rate_limit)
+    else:
+        rule = parse(cfg.rate_limit)
+    lim = limiter(cfg.rate_limit_storage)
+    if not await lim.hit(rule, key):
+        reset, _ = await lim.get_window_stats(rule, key)
+        wait = max(1, int(reset - time.time()))
+        raise Problem(429, f"rate limit of {rule} exceeded for this client: retry in {wait}s",
+                      {"Retry-After": str(wait)})

@@ -1,0 +1,54 @@
+"""The FastAPI application: built by ``create_app`` from settings (once per worker),
+one router per resource."""
+from __future__ import annotations
+
+import gc
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from cityhub.api.deps import Hub
+from cityhub.api.limits import limiter
+from cityhub.api.problems import install
+from cityhub.api.routes import audit, catalogue, datasets, grants, indicators, ops, open_data, token
+from cityhub.core.settings import Settings
+from cityhub.declarations import Declarations, load
+from cityhub.lake import Lake
+from cityhub.read.snapshots import SnapshotCache
+
+ROUTERS = (ops, token, catalogue, datasets, open_data, grants, audit, indicators)
+
+
+def create_app(cfg: Settings | None = None, decl: Declarations | None = None) -> FastAPI:
+    """The API over the hub ``cfg`` describes (default: the environment's settings)."""
+    cfg = cfg or Settings()
+    decl = decl or load(cfg.declarations)
+    decl.city(cfg.city)  # an undeclared city fails here, not on the first request
+    lake = Lake(cfg, decl)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        """Per worker, before the first request: few threads for the sync routes (a page
+        is ~1 ms of Python holding the GIL; 40 threads contending for it cost more CPU
+        than the pages, and stretched the slowest 1%), and the objects of start-up
+        frozen out of the garbage collector's full passes."""
+        anyio.to_thread.current_default_thread_limiter().total_tokens = cfg.api_threads
+        limiter(cfg.rate_limit_storage)  # a storage that cannot work fails here, not per request
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 20)  # a page allocates thousands of small objects: collect less often
+        yield
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="CityHub API",
+        version="1",
+        description="City-brain data-sharing hub: shared sector data for county apps and "
+                    "DB37/T 3890.1 indicator values with their evidence for the scoring layer.",
+    )
+    app.state.hub = Hub(cfg=cfg, decl=decl, lake=lake, snapshots=SnapshotCache(lake))
+    install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app

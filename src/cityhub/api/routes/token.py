@@ -1,0 +1,44 @@
+"""OAuth2 client credentials (RFC 6749 section 4.4)."""
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Form, Request
+
+from cityhub.access.clients import exchange
+from cityhub.api.deps import HubDep
+from cityhub.api.limits import rate_limit
+from cityhub.api.problems import Problem
+from cityhub.api.responses import json_response
+from cityhub.core.errors import Unauthorized
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/v1/token", summary="OAuth2 client credentials: a short-lived bearer token",
+             dependencies=[Depends(rate_limit)])
+def token(
+    hub: HubDep,
+    request: Request,
+    grant_type: Annotated[str, Form(pattern=r"^client_credentials$")],
+    client_id: Annotated[str | None, Form(max_length=64)] = None,
+    client_secret: Annotated[str | None, Form(max_length=200)] = None,
+):
+    """The client's id and secret in the form, or as HTTP Basic auth."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("basic ") and not client_id:
+        try:
+            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            client_id, client_secret = unquote(client_id), unquote(client_secret)
+        except ValueError:
+            raise Problem(400, "Authorization: Basic must be base64 of client_id:client_secret",
+                          error="invalid_request") from None
+    if not client_id or not client_secret:
+        raise Problem(400, "send client_id and client_secret (form fields or HTTP Basic)", error="invalid_request")
+    try:
+        tok, ttl = exchange(hub.cfg, client_id, client_secret)
+    except Unauthorized as e:
+        raise Problem(401, e.detail, {"WWW-Authenticate": "Basic"}, error="invalid_client") from None
+    return json_response({"access_token": tok, "token_type": "Bearer", "expires_in": ttl})

@@ -1,0 +1,1 @@
+"""The ``cityhub`` command line (``cityhub.cli.main``)."""

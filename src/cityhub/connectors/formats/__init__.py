@@ -1,0 +1,76 @@
+"""Decoding a unit's payloads into records, per the declared format and encoding.
+
+Text formats (CSV, JSON lines, GB/T 28181 XML) decode to an Arrow table of text
+columns named as the source names them; JSON and FHIR decode to a list of records
+(dicts), whose value types are kept for schema-drift checks. What cannot be decoded
+at all (a file in the wrong encoding, truncated JSON) becomes a ``Reject`` carrying
+the raw payload.
+"""
+from __future__ import annotations
+
+import orjson
+
+from cityhub.core.payloads import Payload
+from cityhub.connectors.formats import csv, fhir, gb28181, json, jsonl
+from cityhub.connectors.formats.decoded import Decoded
+from cityhub.declarations.connectors import ConnectorSpec
+
+
+def source_fields(spec: ConnectorSpec) -> list[str]:
+    """The source fields a record of a line format is read as."""
+    return list(spec.fields) or list(spec.columns.values())
+
+
+def decode(spec: ConnectorSpec, payloads: list[Payload]) -> Decoded:
+    fmt = spec.format
+    match fmt.kind:
+        case "csv":
+            return csv.decode(fmt, payloads)
+        case "json":
+            return json.decode(fmt, payloads)
+        case "fhir":
+            return fhir.decode(fmt, payloads)
+        case "jsonl":
+            return jsonl.decode(source_fields(spec), payloads)
+        case "gb28181":
+            return gb28181.decode(payloads, workers=fmt.workers or None)
+    raise AssertionError(f"format {fmt.kind} has no decoder")  # the declaration's Literal allows no other
+
+
+class PageCounter:
+    """How many records a fetched page holds, and the total the first page announces
+    (to know when paging is done), cheaply: the page is decoded properly later, once."""
+
+    def __init__(self, spec: ConnectorSpec):
+        self.kind = spec.format.kind
+        self.items_path = getattr(spec.format, "items", "")
+        paging = getattr(spec.source, "paging", None)
+        self.total_path = paging.total if paging is not None else None
+
+    def items(self, data: bytes) -> int | None:
+        if self.kind == "gb28181":
+            # "<Item" cannot occur inside a multibyte character in GB18030/GB2312/UTF-8
+            return data.count(b"<Item>") + data.count(b"<Item ")
+        try:
+            doc = orjson.loads(data)
+            if self.kind == "fhir":
+                return len(doc.get("entry", []))
+            return len(json.at_path(doc, self.items_path))
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return None
+
+    def total(self, data: bytes) -> int | None:
+        if self.kind == "gb28181":
+            try:
+                return gb28181.parse_page(data).sum_num
+            except gb28181.PageError:
+                return None
+        if not self.total_path:
+            return None
+        try:
+            return int(json.at_path(orjson.loads(data), self.total_path))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+
+__all__ = ["Decoded", "PageCounter", "decode", "source_fields"]

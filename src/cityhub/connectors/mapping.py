@@ -1,0 +1,78 @@
+"""From decoded records to the contract's text columns: renaming (``columns``),
+value mappings (``values``), constants, the as-of date, and, where a declaration
+cannot say it, the mapping function it names (``function``)."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import date
+from functools import lru_cache
+
+import pyarrow as pa
+
+from cityhub.connectors.drift import DriftFindings, check_header, check_records
+from cityhub.connectors.formats.decoded import Decoded, text
+from cityhub.core.errors import DeclarationError
+from cityhub.declarations.connectors import ConnectorSpec
+from cityhub.declarations.contracts import Contract
+
+
+@lru_cache(maxsize=None)
+def resolve(function: str) -> Callable:
+    """The mapping function a declaration names (``module:attr``)."""
+    module, _, attr = function.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise DeclarationError(f"function {function!r} cannot be found: {e}") from None
+    if not callable(fn):
+        raise DeclarationError(f"function {function!r} is not callable")
+    return fn
+
+
+def renamed(t: pa.Table, spec: ConnectorSpec) -> pa.Table:
+    """The declared ``columns`` (contract field <- source field), as text."""
+    n = t.num_rows
+    return pa.table({f: t[src].cast(pa.string()) if src in t.column_names else pa.nulls(n, pa.string())
+                     for f, src in spec.columns.items()})
+
+
+def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: date | None
+            ) -> tuple[pa.Table, dict[int, list[str]], DriftFindings]:
+    """The contract's text columns for every decoded record, with drift findings
+    and the rows the drift policy refuses."""
+    recs = decoded.records
+    if isinstance(recs, pa.Table):
+        spans = decoded.spans or [(recs.column_names, 0, recs.num_rows)]
+        drift, reasons = check_header(spec, spans)
+    else:
+        drift, reasons = check_records(spec, recs)
+    n = len(decoded)
+    if spec.function:
+        out = resolve(spec.function)(recs, spec)
+        if not isinstance(out, pa.Table):
+            out = pa.table({f: pa.array([text(r.get(f)) for r in out], pa.string()) for f in contract.field_names
+                            if any(f in r for r in out)}) if out else pa.table({})
+    elif isinstance(recs, pa.Table):
+        out = renamed(recs, spec)
+    else:
+        out = pa.table({f: pa.array([text(r.get(src)) for r in recs], pa.string())
+                        for f, src in spec.columns.items()})
+    for f, mapping in spec.values.items():
+        if f in out.column_names:
+            col = out[f].to_pylist()
+            out = out.set_column(out.column_names.index(f), f,
+                                 pa.array([mapping.get(v, v) if v is not None else None for v in col], pa.string()))
+    for f, value in spec.constants.items():
+        out = _put(out, f, pa.array([value] * n, pa.string()))
+    if as_of is not None and contract.has("as_of") and "as_of" not in out.column_names:
+        out = _put(out, "as_of", pa.array([as_of.isoformat()] * n, pa.string()))
+    if out.num_columns == 0:
+        out = pa.table({contract.field_names[0]: pa.nulls(n, pa.string())})
+    return out, reasons, drift
+
+
+def _put(t: pa.Table, name: str, col) -> pa.Table:
+    if name in t.column_names:
+        return t.set_column(t.column_names.index(name), name, col)
+    return t.append_column(name, col)

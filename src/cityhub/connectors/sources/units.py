@@ -1,0 +1,45 @@
+"""Units: what a source yields and a run lands as one batch, with the state entries
+that mark it taken (committed with its rows, so a run stopped anywhere resumes
+with the first unit not yet committed)."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from cityhub.core.payloads import Payload
+
+
+@dataclass
+class Unit:
+    id: str
+    payloads: list[Payload]
+    as_of: date | None
+    mark: dict = field(default_factory=dict)
+    """State entries that record this unit as taken: {section: {key: digest}}."""
+    cursor: Callable[[list[dict]], str | None] | None = None
+    """For incremental sources: the new cursor, from the unit's records."""
+
+
+def digest(payloads: list[Payload]) -> str:
+    h = hashlib.sha256()
+    for p in payloads:
+        h.update(p.name.encode())
+        h.update(hashlib.sha256(p.data).digest())
+    return h.hexdigest()
+
+
+def taken(state: dict, unit: Unit) -> bool:
+    return all(state.get(sec, {}).get(k) == v for sec, entries in unit.mark.items() for k, v in entries.items())
+
+
+def mark_taken(state: dict, unit: Unit, keep: int = 2000) -> dict:
+    """The state after ``unit`` (bounded: the oldest marks beyond ``keep`` go)."""
+    new = dict(state)
+    for sec, entries in unit.mark.items():
+        merged = {**state.get(sec, {}), **entries}
+        if len(merged) > keep:
+            merged = dict(list(merged.items())[-keep:])
+        new[sec] = merged
+    return new

@@ -1,0 +1,58 @@
+"""What flows down the ingest stages: payloads a source fetched, rejects a parser
+could not read, and the batch a connector hands to the landing.
+
+A batch carries its contract with it, so no stage below looks it up again by name.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:  # annotation only: the core does not depend on the declarations
+    from cityhub.declarations.contracts import Contract
+
+
+@dataclass
+class Payload:
+    """Bytes as a source delivered them (a file, an HTTP page, a SQL chunk)."""
+    name: str
+    """What to call it in quarantine (file name, URL)."""
+    data: bytes
+    charset: str | None = None
+    """The transport's declared charset, if any (HTTP Content-Type)."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input refused before it became a row (an unreadable page, a bad line)."""
+    source: str
+    reason: str
+    raw: str
+    record_key: str | None = None
+    region: str | None = None
+
+
+@dataclass
+class Batch:
+    """One unit of a connector's input, as text columns named after the contract's fields."""
+    connector: str
+    contract: Contract
+    batch_id: str
+    text: pa.Table
+    """One row per item, string columns named as the contract's fields."""
+    sources: Sequence[str]
+    """Where each row came from (file:line, URL page:item, topic/partition/offset)."""
+    raw: Callable[[int], str]
+    """The raw text of row ``i``, produced only for rows that are quarantined."""
+    rejects: list[Reject] = field(default_factory=list)
+    state: dict | None = None
+    """Connector state committed atomically with the data (None: unchanged)."""
+    row_reasons: dict[int, list[str]] = field(default_factory=dict)
+    """Reasons found before validation (e.g. a field whose type drifted)."""
+
+    @property
+    def dataset(self) -> str:
+        return self.contract.name

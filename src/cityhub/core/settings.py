@@ -1,0 +1,145 @@
+"""All configuration, in one pydantic-settings model built once per process.
+
+An entry point (a CLI command, the API's app factory, an Airflow task, a
+benchmark) builds ``Settings()`` from the environment and passes it down; no
+library module reads the environment itself. Defaults give a working local hub
+under ``./var`` (lake, catalogue DB, file drops) with no services.
+
+Every field is ``CITYHUB_<FIELD>`` in the environment. A connector's own
+deployment settings are ``CITYHUB_<CONNECTOR>_URL``, ``..._TOPIC`` and
+``..._FOLDER`` (e.g. ``CITYHUB_CAMERA_CATALOG_HTTP_URL``), read into
+``connectors`` as typed ``ConnectorSettings``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from limits import parse as parse_rate
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CITY_CODE = r"^37\d{2}00$"
+"""A Shandong city (GB/T 2260): 37xx00."""
+
+
+class ConnectorSettings(BaseModel):
+    """What differs per deployment for one connector; the declaration gives defaults."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = ""
+    """HTTP base URL, or the SQLAlchemy URL of a department database."""
+    topic: str = ""
+    """Kafka topic."""
+    folder: Path | None = None
+    """File-drop folder (default: the declared folder under ``CITYHUB_DROP``)."""
+
+
+_CONNECTOR_VAR = re.compile(r"^CITYHUB_([A-Z0-9_]+?)_(URL|TOPIC|FOLDER)$")
+
+
+class _ConnectorVariables(PydanticBaseSettingsSource):
+    """``CITYHUB_<CONNECTOR>_<URL|TOPIC|FOLDER>`` variables, grouped by connector."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - not used: __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, dict[str, str]] = {}
+        for name, value in os.environ.items():
+            m = _CONNECTOR_VAR.match(name)
+            if m and value.strip():
+                out.setdefault(m.group(1).lower(), {})[m.group(2).lower()] = value.strip()
+        return {"connectors": out} if out else {}
+
+
+class Settings(BaseSettings):
+    """The hub's settings; see ``deploy/cityhub.env.example`` for a production set."""
+    model_config = SettingsConfigDict(env_prefix="CITYHUB_", extra="ignore", frozen=True,
+                                      env_ignore_empty=True, populate_by_name=True)
+
+    home: Path = Path("var")
+    """Root of everything the hub keeps locally."""
+    lake_uri: str = Field("", validation_alias="CITYHUB_LAKE")
+    """Iceberg warehouse: a local folder or ``file://`` URI, or object storage (``s3://bucket/prefix``);
+    default ``<home>/lake``."""
+    catalog_uri: str = ""
+    """SQLAlchemy URI of the Iceberg SQL catalogue (default SQLite ``<home>/catalog.db``)."""
+    hub_db_uri: str = Field("", validation_alias="CITYHUB_DB_URI")
+    """Hub metadata (clients, grants, audit, catalogue, runs); default SQLite ``<home>/hub.db``."""
+    drop_root: Path | None = Field(None, validation_alias="CITYHUB_DROP")
+    """File-drop folders the departments deliver into (default ``<home>/drop``)."""
+    declarations: Path | None = None
+    """A folder of declarations laid out like ``schemas/`` (default: those installed with the hub)."""
+    city: str = Field("371400", pattern=CITY_CODE)
+    kafka_bootstrap: str = ""
+    """Empty when no broker is configured: the Kafka connectors are then skipped."""
+    kafka_max_records: int = Field(50_000, gt=0)
+    """Records per poll: large batches, decoded at once, are what make consumption fast."""
+    token_secret: SecretStr = SecretStr("")
+    """Signing secret for bearer tokens; empty: one generated once per hub home."""
+    token_ttl_s: int = Field(3600, gt=0)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    max_page: int = Field(10_000, gt=0)
+    """Cap on ``limit`` for record pages."""
+    page_cache_mb: int = Field(1024, ge=0)
+    """Memory per API worker for sorted in-memory runs of data files that serve record
+    pages (``cityhub.read.sorted_runs``); 0 reads every page with DuckDB."""
+    page_cache_max_files: int = Field(64, gt=0)
+    """Snapshots with more data files than this read pages with DuckDB."""
+    api_threads: int = Field(4, gt=0)
+    """Threads per API worker for the sync routes (their page, grant and audit work)."""
+    parse_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    """Processes that parse a large catalogue fetch in parallel."""
+    rate_limit: str = "1200/minute"
+    """Requests per client, e.g. ``600/minute`` (the ``limits`` notation)."""
+    open_rate_limit: str = "120/minute"
+    """Requests per address to the open-data endpoints without a token."""
+    rate_limit_storage: str = "memory://"
+    """``memory://`` (per API worker) or ``redis://host:6379`` (shared)."""
+    connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
+    """Per connector: ``CITYHUB_<CONNECTOR>_URL`` / ``_TOPIC`` / ``_FOLDER``."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return init_settings, env_settings, _ConnectorVariables(settings_cls), dotenv_settings, file_secret_settings
+
+    @field_validator("rate_limit", "open_rate_limit")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        parse_rate(v)  # "600/minute", "10 per second": refused here, not on the first request
+        return v
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        """Relative paths against the directory the process started in; defaults under ``home``."""
+        home = self.home.resolve()
+        lake = self.lake_uri or str(home / "lake")
+        if "://" not in lake:
+            lake = f"file://{Path(lake).resolve()}"
+        derived = {
+            "home": home, "lake_uri": lake,
+            "catalog_uri": self.catalog_uri or f"sqlite:///{home / 'catalog.db'}",
+            "hub_db_uri": self.hub_db_uri or f"sqlite:///{home / 'hub.db'}",
+            "drop_root": (self.drop_root or home / "drop").resolve(),
+            "declarations": self.declarations.resolve() if self.declarations else None,
+        }
+        for k, v in derived.items():
+            object.__setattr__(self, k, v)  # frozen: set once, while validating
+        return self
+
+    def connector(self, name: str) -> ConnectorSettings:
+        """The deployment settings of connector ``name`` (empty when none are set)."""
+        return self.connectors.get(name, ConnectorSettings())
+
+    def with_connector(self, name: str, **values) -> Settings:
+        """A copy with connector ``name``'s settings changed (a test's or demo's own source)."""
+        merged = {**self.connectors, name: self.connector(name).model_copy(update=values)}
+        return self.model_copy(update={"connectors": merged})
+
+    @property
+    def secret(self) -> str:
+        return self.token_secret.get_secret_value()

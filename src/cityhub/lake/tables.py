@@ -1,0 +1,224 @@
+"""The lake: Iceberg tables (Parquet data files) under one root, queried with DuckDB.
+
+Writers (connectors, Airflow tasks, the API) commit through pyiceberg's SQL
+catalogue, which serialises concurrent commits with optimistic concurrency: a
+commit swaps one metadata pointer, so a reader never sees half a batch and every
+commit has a snapshot id. Readers never open a DuckDB database file: they plan
+the data files of a snapshot with pyiceberg and hand them to an in-memory DuckDB,
+so any number of processes read and write at once without DuckDB's single-writer
+lock. See docs/architecture.md for the reasons.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.expressions import BooleanExpression, AlwaysTrue
+from pyiceberg.table import Table
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from cityhub.core.settings import Settings
+from cityhub.declarations import Declarations, load
+from cityhub.declarations.contracts import Contract
+from cityhub.declarations.sql import empty_view
+
+NAMESPACE = "cityhub"
+ANY = object()
+"""No expectation about the table's current snapshot."""
+STATE_PREFIX = "cityhub.state."
+
+TABLE_PROPERTIES = {
+    # keep the metadata folder bounded: old metadata.json files are deleted on commit
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "50",
+    "write.parquet.compression-codec": "zstd",
+    # pyiceberg would otherwise re-apply a conflicting append on top of the other
+    # writer's commit by itself; the hub must see the conflict, so that landing can
+    # re-check its rows against what the other writer landed (Lake.commit retries
+    # whole commits itself where that is safe)
+    "commit.retry.num-retries": "0",
+    # small row groups: a county's page or a day's events read a few of them, found by
+    # their statistics, instead of decoding a million rows (pyiceberg's default)
+    "write.parquet.row-group-limit": "32768",
+}
+
+
+@dataclass(frozen=True)
+class Commit:
+    table: str
+    snapshot_id: int | None
+    rows: int
+
+
+class Lake:
+    """One lake root and its catalogue, with the contracts its tables follow. Cheap to
+    create; safe to share in a process."""
+
+    def __init__(self, cfg: Settings, decl: Declarations | None = None):
+        self.cfg = cfg
+        self.decl = decl or load(cfg.declarations)
+        if self.cfg.lake_uri.startswith("file://"):
+            Path(_local(self.cfg.lake_uri)).mkdir(parents=True, exist_ok=True)
+        self.cfg.home.mkdir(parents=True, exist_ok=True)
+        self.catalog = SqlCatalog(
+            "cityhub", uri=self.cfg.catalog_uri, warehouse=self.cfg.lake_uri,
+        )
+        self._lock = threading.Lock()
+        try:
+            self.catalog.create_namespace_if_not_exists(NAMESPACE)
+        except Exception:  # a concurrent process created it first
+            pass
+
+    # -- tables -----------------------------------------------------------------
+
+    def table(self, name: str) -> Table:
+        """Load table ``name``, creating it from its contract on first use."""
+        ident = f"{NAMESPACE}.{name}"
+        try:
+            return self.catalog.load_table(ident)
+        except NoSuchTableError:
+            c = self.decl.contract(name)
+            try:
+                return self.catalog.create_table(
+                    ident, schema=c.arrow_schema(),
+                    properties={**TABLE_PROPERTIES, "cityhub.contract_version": str(c.version)},
+                )
+            except Exception:  # created concurrently
+                return self.catalog.load_table(ident)
+
+    def exists(self, name: str) -> bool:
+        return self.catalog.table_exists(f"{NAMESPACE}.{name}")
+
+    def snapshot_id(self, name: str) -> int | None:
+        snap = self.table(name).current_snapshot()
+        return snap.snapshot_id if snap else None
+
+    def snapshot_ids(self, names: Iterable[str]) -> dict[str, int | None]:
+        return {n: self.snapshot_id(n) for n in names}
+
+    def state(self, name: str, connector: str) -> dict:
+        """Incremental state a connector committed with its data (files taken, offsets)."""
+        raw = self.table(name).properties.get(STATE_PREFIX + connector)
+        return json.loads(raw) if raw else {}
+
+    # -- writing ----------------------------------------------------------------
+
+    def commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
+               state: dict | None = None, retry_conflicts: bool = True, expect_snapshot=ANY) -> Commit:
+        """Append ``rows`` (sorted by the contract's keys) and, in the same atomic
+        commit, the connector's new ``state``. When another writer committed first,
+        retry — or, with ``retry_conflicts=False``, raise ``CommitFailedException``
+        so the caller can re-check its rows against what that writer landed."""
+        if not retry_conflicts:
+            return self._commit(name, rows, connector=connector, batch_id=batch_id, state=state,
+                                expect_snapshot=expect_snapshot)
+        return _RETRY(self._commit, name, rows, connector=connector, batch_id=batch_id, state=state)
+
+    def _commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
+                state: dict | None = None, expect_snapshot=ANY) -> Commit:
+        c = self.decl.contract(name)
+        table = self.table(name)
+        if expect_snapshot is not ANY:
+            current = table.current_snapshot()
+            if (current.snapshot_id if current else None) != expect_snapshot:
+                # another writer landed since the rows were checked: they must be checked again
+                raise CommitFailedException(f"{name} changed since snapshot {expect_snapshot}")
+        n = 0 if rows is None else rows.num_rows
+        with table.transaction() as tx:
+            if n:
+                data = c.conform(rows)
+                if c.sort_by:
+                    data = data.sort_by([(k, "ascending") for k in c.sort_by])
+                tx.append(data, snapshot_properties={
+                    "cityhub.connector": connector, "cityhub.batch": batch_id, "cityhub.rows": str(n),
+                })
+            props = {} if state is None else {STATE_PREFIX + connector: json.dumps(state, sort_keys=True)}
+            props.update({k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v})
+            if props:
+                tx.set_properties(props)
+        table = self.table(name)
+        snap = table.current_snapshot()
+        return Commit(table=name, snapshot_id=snap.snapshot_id if snap else None, rows=n)
+
+    def compact(self, name: str, max_files: int = 64) -> bool:
+        """Rewrite ``name`` into one sorted file once it has more than ``max_files``
+        (tables that grow by a small commit per run, like the indicator values). The
+        rewrite is a new snapshot; older snapshots keep their files, so a value's
+        evidence stays readable at the snapshot it names. A rival commit meanwhile
+        wins: the rewrite is dropped and tried again next time."""
+        table = self.table(name)
+        snap = table.current_snapshot()
+        if snap is None or len(self.files(name, snap.snapshot_id)) <= max_files:
+            return False
+        con, _ = self.connect([name], {name: snap.snapshot_id})
+        try:
+            rows = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+        finally:
+            con.close()
+        c = self.decl.contract(name)
+        data = c.conform(rows)
+        if c.sort_by:
+            data = data.sort_by([(k, "ascending") for k in c.sort_by])
+        try:
+            with table.transaction() as tx:
+                if table.current_snapshot().snapshot_id != snap.snapshot_id:
+                    raise CommitFailedException(f"{name} changed while compacting")
+                tx.overwrite(data, snapshot_properties={"cityhub.connector": "compaction", "cityhub.rows": "0"})
+        except CommitFailedException:
+            return False
+        return True
+
+    # -- reading ----------------------------------------------------------------
+
+    def files(self, name: str, snapshot_id: int | None = None,
+              row_filter: BooleanExpression = AlwaysTrue()) -> list[str]:
+        """Data files of ``name`` at a snapshot (default: current), pruned by ``row_filter``."""
+        table = self.table(name)
+        if snapshot_id is None and table.current_snapshot() is None:
+            return []
+        scan = table.scan(snapshot_id=snapshot_id, row_filter=row_filter)
+        return [_local(t.file.file_path) for t in scan.plan_files()]
+
+    def connect(self, names: Iterable[str], snapshots: dict[str, int | None] | None = None,
+                con: duckdb.DuckDBPyConnection | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, int | None]]:
+        """An in-memory DuckDB connection with one view per table at the given
+        snapshots (default: current). Returns the connection and the snapshot ids used."""
+        con = con or duckdb.connect()
+        used: dict[str, int | None] = {}
+        for name in names:
+            sid = (snapshots or {}).get(name) if snapshots else self.snapshot_id(name)
+            used[name] = sid
+            register_view(con, name, self.files(name, sid) if sid is not None else [], self.decl.contract(name))
+        return con, used
+
+    def query(self, sql: str, names: Iterable[str], params: list | None = None) -> pa.Table:
+        con, _ = self.connect(names)
+        try:
+            return con.sql(sql, params=params or None).to_arrow_table()
+        finally:
+            con.close()
+
+
+_RETRY = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(20),
+               wait=wait_random_exponential(multiplier=0.02, max=1.0), reraise=True)(lambda fn, *a, **kw: fn(*a, **kw))
+
+
+def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], contract: Contract) -> None:
+    """(Re)define view ``name`` over ``files`` of ``contract``'s dataset; an empty table
+    gets an empty view of the contract's schema."""
+    if files:
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{listing}])')
+    else:
+        empty_view(con, name, contract)
+
+
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path

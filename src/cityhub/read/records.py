@@ -1,0 +1,347 @@
+"""Reading a dataset's records for the API: region scoping, filters, projection,
+keyset pagination pinned to one snapshot, incremental changes between snapshots,
+bulk export, and masking of personal fields in SQL (so every output format is
+masked the same way).
+
+Client values only ever reach DuckDB as parameters; identifiers come from the
+contract.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from cityhub.core.errors import Gone, InvalidRequest
+from cityhub.core.settings import Settings
+from cityhub.declarations.contracts import Contract
+from cityhub.lake.tables import register_view
+from cityhub.read import sorted_runs
+from cityhub.read.cursors import b64, decode_cursor, encode_cursor, unb64
+from cityhub.read.filters import OPS, Filter
+from cityhub.read.masking import select_list
+from cityhub.read.order import order_columns, sql_order
+from cityhub.read.snapshots import SnapshotCache
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a caller may and wants to read of one dataset."""
+    dataset: str
+    regions: list[str] | None = None
+    """County codes the caller may see (None: all)."""
+    fields: list[str] | None = None
+    filters: tuple[Filter, ...] = ()
+    unmasked: frozenset[str] = frozenset()
+    """Personal fields the caller's grant names (served in clear)."""
+    descending: bool = False
+    sort: str = "lake"
+    """``lake``: the lake's order (region, time, then the key), fast; ``key``: the contract key."""
+
+
+@dataclass
+class Page:
+    rows: pa.Table
+    next_cursor: str | None
+    snapshot_id: int | None
+    has_more: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+# -- SQL -------------------------------------------------------------------------
+
+def _projection(c: Contract, q: Query) -> list[str]:
+    names = c.field_names
+    if q.fields:
+        unknown = [f for f in q.fields if f not in names]
+        if unknown:
+            raise InvalidRequest(f"unknown field(s) {', '.join(unknown)}; {c.name} has: {', '.join(names)}")
+        if len(set(q.fields)) != len(q.fields):
+            raise InvalidRequest("fields: a field is named twice")
+    return list(q.fields or names)
+
+
+def _where(c: Contract, q: Query, after: list | None) -> tuple[list[str], list]:
+    where, params = [], []
+    if q.regions is not None and c.region_field:
+        where.append(f'"{c.region_field}" IN ({", ".join("?" for _ in q.regions)})')
+        params.extend(q.regions)
+    for f in q.filters:
+        typ = c.field(f.field).sql_type
+        if f.op == "in":
+            where.append(f'"{f.field}" IN ({", ".join(f"CAST(? AS {typ})" for _ in f.values)})')
+        else:
+            where.append(f'"{f.field}" {OPS[f.op]} CAST(? AS {typ})')
+        params.extend(f.values)
+    if after is not None:
+        order, after = sql_order(c, q.sort, q.regions), list(after)
+        if len(order) < len(order_columns(c, q.sort)):  # one region: the cursor's region decides alone
+            region = q.regions[0]
+            if after[0] != region:
+                if (after[0] > region) != q.descending:  # the cursor is past this region already
+                    where.append("false")
+                return where, params
+            after = after[1:]
+        # keyset: (k1, k2, ...) > (v1, v2, ...), spelled out for any key length, plus the
+        # implied k1 >= v1 that the Parquet statistics can prune row groups with
+        cmp = "<" if q.descending else ">"
+        ors = []
+        for i, k in enumerate(order):
+            typ = c.field(k).sql_type
+            eqs = [f'"{order[j]}" = CAST(? AS {c.field(order[j]).sql_type})' for j in range(i)]
+            ors.append("(" + " AND ".join(eqs + [f'"{k}" {cmp} CAST(? AS {typ})']) + ")")
+            params.extend(after[:i] + [after[i]])
+        where.append("(" + " OR ".join(ors) + ")")
+        where.append(f'"{order[0]}" {cmp}= CAST(? AS {c.field(order[0]).sql_type})')
+        params.append(after[0])
+    return where, params
+
+
+def _sql(c: Contract, q: Query, view: str, cols: list[str], where: list[str], limit: int | None,
+         keys: bool = True) -> str:
+    proj = select_list(c, cols, q.unmasked)
+    if keys:
+        proj += ", " + ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(order_columns(c, q.sort)))
+    direction = " DESC" if q.descending else ""
+    return (f'SELECT {proj} FROM "{view}" '
+            + (f"WHERE {' AND '.join(where)} " if where else "")
+            + "ORDER BY " + ", ".join(f'"{k}"{direction}' for k in sql_order(c, q.sort, q.regions))
+            + (f" LIMIT {int(limit)}" if limit is not None else ""))
+
+
+class _Engine:
+    """One in-memory DuckDB per process, a cursor per query. Data files never change,
+    so their Parquet metadata is cached, and each (dataset, file set) gets its view
+    once; pages of a snapshot are immutable, so recent ones are cached too."""
+
+    def __init__(self):
+        self.db = duckdb.connect()
+        self.db.execute("SET parquet_metadata_cache = true")
+        self.lock = threading.Lock()
+        self.views: dict[tuple, str] = {}
+        self.made = 0
+        self.pages: OrderedDict[tuple, pa.Table] = OrderedDict()
+
+    MAX_VIEWS, MAX_PAGES, MAX_PAGE_BYTES = 512, 256, 1 << 20
+
+    def view(self, contract: Contract, files: tuple[str, ...]) -> str:
+        name = contract.name
+        key = (name, files)
+        with self.lock:
+            v = self.views.get(key)
+            if v is None:
+                if len(self.views) >= self.MAX_VIEWS:  # old snapshots' views: made again if asked for
+                    old_key = next(iter(self.views))
+                    self.db.execute(f'DROP VIEW IF EXISTS "{self.views.pop(old_key)}"')
+                self.made += 1
+                v = f"{name}__{self.made}"
+                register_view(self.db, v, list(files), contract)
+                self.views[key] = v
+            return v
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.db.cursor()
+
+    def run(self, sql: str, params: tuple) -> pa.Table:
+        """``sql`` on a cursor of its own, uncached."""
+        cur = self.db.cursor()
+        try:
+            return cur.sql(sql, params=list(params) or None).to_arrow_table()
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: list) -> pa.Table:
+        key = (sql, tuple(str(p) for p in params))
+        with self.lock:
+            hit = self.pages.get(key)
+            if hit is not None:
+                self.pages.move_to_end(key)
+                return hit
+        try:
+            out = self.run(sql, tuple(params))
+        except duckdb.Error as e:
+            raise InvalidRequest(f"query failed: {e}") from None
+        if out.nbytes <= self.MAX_PAGE_BYTES:
+            with self.lock:
+                self.pages[key] = out
+                while len(self.pages) > self.MAX_PAGES:
+                    self.pages.popitem(last=False)
+        return out
+
+
+_ENGINE: _Engine | None = None
+
+
+def engine() -> _Engine:
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = _Engine()
+    return _ENGINE
+
+
+def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | None,
+          cfg: Settings) -> tuple[pa.Table, list | None]:
+    cols = _projection(c, q)
+    fast = _page_from_runs(c, q, files, limit, after, cols, cfg)
+    if fast is not None:
+        return fast
+    where, params = _where(c, q, after)
+    eng = engine()
+    view = eng.view(c, tuple(files))
+    out = eng.query(_sql(c, q, view, cols, where, limit + 1), params)
+    more = out.num_rows > limit
+    out = out.slice(0, limit)
+    last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(order_columns(c, q.sort)))] if more else None
+    return out.select(cols), last
+
+
+def _page_from_runs(c: Contract, q: Query, files: list[str], limit: int, after: list | None,
+                    cols: list[str], cfg: Settings) -> tuple[pa.Table, list | None] | None:
+    """The page from sorted in-memory runs of the files (``cityhub.read.sorted_runs``), or None
+    when they cannot answer it and DuckDB should."""
+    cache = sorted_runs.cache(cfg.page_cache_mb)
+    if cache is None or not files or len(files) > cfg.page_cache_max_files:
+        return None
+    order = order_columns(c, q.sort)
+    typed = None
+    if after is not None:
+        typed = sorted_runs.typed_key(c, order, after)
+        if typed is None:
+            return None
+    scope = tuple(q.regions) if q.regions is not None and c.region_field else None
+    runs = []
+    for f in files:
+        try:
+            run = cache.get((c.name, f, scope, tuple(order)), lambda f=f: _load_run(c, f, scope, order, cache))
+        except duckdb.Error:
+            return None  # not remembered: perhaps passing; the page's own DuckDB query answers or says why
+        if run is None:
+            return None
+        runs.append(run)
+    if len(runs) > 1:
+        merged = cache.merged((c.name, tuple(files), scope, tuple(order)), runs, order)
+        runs = [merged] if merged is not None else runs
+    rows = sorted_runs.page(runs, order, q.filters, typed, limit + 1, q.descending)
+    if rows is None:
+        return None
+    more = rows.num_rows > limit
+    rows = rows.slice(0, limit)
+    last = [rows[k][limit - 1].as_py() for k in order] if more else None
+    masked = [f for f in cols if c.field(f).personal and f not in q.unmasked]
+    if not masked:
+        return rows.select(cols), last
+    con = engine().cursor()
+    try:  # the same SQL masks as every other read, over the page alone
+        con.register("__page", rows)
+        return con.sql(f'SELECT {select_list(c, cols, q.unmasked)} FROM "__page"').to_arrow_table(), last
+    finally:
+        con.close()
+
+
+def _load_run(c: Contract, file: str, scope: tuple | None, order: list[str],
+              cache: sorted_runs.RunCache) -> sorted_runs.Run | None:
+    eng = engine()
+    if scope is None:  # a whole file: too big is known from its footer, before reading it
+        size = eng.run("SELECT sum(total_uncompressed_size) AS n FROM parquet_metadata(?)", (file,))["n"][0].as_py()
+        if size is not None and not cache.fits(int(size)):
+            return None
+    view = eng.view(c, (file,))
+    where = f'WHERE "{c.region_field}" IN ({", ".join("?" for _ in scope)}) ' if scope is not None else ""
+    table = eng.run(f'SELECT * FROM "{view}" {where}ORDER BY ' + ", ".join(f'"{k}"' for k in order),
+                       scope or ())
+    return sorted_runs.make_run(table, order) if sorted_runs.usable(table, order) else None
+
+
+def read(cache: SnapshotCache, q: Query, *, limit: int, cursor: str | None) -> Page:
+    """One page of ``q.dataset`` in key order, pinned to the snapshot of the first page."""
+    c = cache.lake.decl.contract(q.dataset)
+    sid = cache.current(q.dataset)
+    after = None
+    if cursor:
+        sid, after = decode_cursor(cursor, c, q.descending, q.sort)
+        if sid is not None and not cache.known(q.dataset, sid):
+            raise InvalidRequest("cursor refers to a snapshot this dataset does not have: "
+                                    "pass back the next_cursor of a previous page unchanged")
+    rows, last = _page(c, q, list(cache.files(q.dataset, sid)), limit, after, cache.lake.cfg)
+    return Page(rows=rows, next_cursor=encode_cursor(sid, last, q.descending, q.sort) if last else None,
+                snapshot_id=sid, has_more=last is not None)
+
+
+def changes(cache: SnapshotCache, q: Query, *, limit: int, since: str | None) -> Page:
+    """Rows that landed after the snapshot ``since`` names, up to the current one,
+    in key order and pages. The lake is append-only, so what landed between two
+    snapshots is exactly the rows of the data files the newer one added; an app
+    keeps a copy by upserting them on the contract's key. ``next_cursor`` continues
+    a change set while ``has_more``, and is the next ``since`` once it is done."""
+    c = cache.lake.decl.contract(q.dataset)
+    if q.fields and set(c.key) - set(q.fields):
+        raise InvalidRequest(f"changes are upserted on the key: fields must include {', '.join(c.key)}")
+    base, to, after = None, cache.current(q.dataset), None
+    if since:
+        try:
+            obj = unb64(since)
+            base, to, after = obj["f"], obj.get("t"), obj.get("k")
+            if (base is not None and not isinstance(base, int)) or (to is not None and not isinstance(to, int)) \
+                    or (after is not None and (not isinstance(after, list) or len(after) != len(order_columns(c))
+                                               or not all(v is None or isinstance(v, str) for v in after))):
+                raise ValueError
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise InvalidRequest("since is not valid: pass back the next_cursor of a previous changes call") from None
+        for sid in (base, to):
+            if sid is not None and not cache.known(q.dataset, sid):
+                raise Gone("since refers to a snapshot this dataset no longer has: "
+                                        "start again without since (a full copy)")
+        if to is None:  # a finished change set: the next one runs up to what has landed now
+            to = cache.current(q.dataset, fresh=True)
+            if base is not None and (to is None or (to != base and not cache.newer(q.dataset, to, base))):
+                to = base  # this worker's view is older than the caller's cursor: never go back
+    old = set(cache.files(q.dataset, base)) if base is not None else set()
+    new = [f for f in cache.files(q.dataset, to) if f not in old] if to is not None else []
+    rows, last = _page(c, q, new, limit, after, cache.lake.cfg) if new else (_empty(c, q), None)
+    if last is not None:
+        nxt = b64({"f": base, "t": to, "k": [None if v is None else str(v) for v in last]})
+    else:
+        nxt = b64({"f": to, "t": None, "k": None})
+    return Page(rows=rows, next_cursor=nxt, snapshot_id=to, has_more=last is not None,
+                extra={"since_snapshot_id": base, "files": len(new)})
+
+
+def _empty(c: Contract, q: Query) -> pa.Table:
+    cols = _projection(c, q)
+    return c.arrow_schema().empty_table().select(cols)
+
+
+class Export:
+    """All rows a query selects at one snapshot, streamed as Arrow record batches
+    (the connection stays open until the stream is read or closed)."""
+
+    def __init__(self, cache: SnapshotCache, q: Query, batch_rows: int = 122_880):
+        c = cache.lake.decl.contract(q.dataset)
+        self.snapshot_id = cache.current(q.dataset)
+        cols = _projection(c, q)
+        where, params = _where(c, q, None)
+        eng = engine()
+        view = eng.view(c, tuple(cache.files(q.dataset, self.snapshot_id)))
+        self.con = eng.cursor()
+        try:  # a relation's reader streams; execute() would build the whole result first
+            self.reader = self.con.sql(_sql(c, q, view, cols, where, None, keys=False), params=params or None
+                                       ).to_arrow_reader(batch_rows)
+        except duckdb.Error as e:
+            self.con.close()
+            raise InvalidRequest(f"query failed: {e}") from None
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.reader.schema
+
+    def batches(self):
+        try:
+            yield from self.reader
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.con.close()
