@@ -8,8 +8,10 @@ days, committed through ``Lake.commit`` in ~2M-row batches (the commit sorts by
 the contract's ``sort_by``). ``--keep DIR`` keeps the hub home in DIR and reuses
 a lake built there before. Not timed against any target; printed for reference.
 
-Then serves the API as ``cityhub serve`` does (``hub.api.serve``: uvicorn, 2 workers
-with a SO_REUSEPORT socket each, uvloop, httptools) and
+Then serves the API as ``cityhub serve`` does (``cityhub.api.serve``: uvicorn, 2 workers
+with a SO_REUSEPORT socket each, uvloop, httptools; each worker builds the app with the
+factory ``cityhub.api.main:create_app`` from its environment, which this script gives
+the same hub home and settings as its own ``Settings``) and
 measures, with rate limits lifted and long-lived tokens:
 
 1. county pages: ``--connections`` keep-alive connections (default 32) of a county
@@ -46,6 +48,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+CITY = "371400"  # Dezhou: the county below and the 11 counties the rows are spread over
 COUNTY = "371425"
 START = datetime(2026, 11, 1)
 DAYS = 30
@@ -133,18 +136,19 @@ def build(lake, rows: int, chunk: int, row_group_rows: int | None = None, sort_b
 
     import numpy as np
 
-    from hub.config import settings
-    from hub.contracts import contracts
-    from hub.regions import city
+    from cityhub.lake import Lake, tables
 
-    if row_group_rows:  # what-if: smaller Parquet row groups than pyiceberg's default 1,048,576 rows
-        with lake.table(DATASET).transaction() as tx:
-            tx.set_properties({"write.parquet.row-group-limit": str(row_group_rows)})
-    if sort_by:  # what-if: another sort order on write than the contract's
-        contracts()[DATASET] = dataclasses.replace(contracts()[DATASET], sort_by=tuple(sort_by.split(",")))
+    if row_group_rows:  # what-if: other Parquet row groups than the lake's (TABLE_PROPERTIES: 32,768 rows)
+        # Lake.commit puts its TABLE_PROPERTIES back on every commit: the what-if changes them in this process
+        tables.TABLE_PROPERTIES["write.parquet.row-group-limit"] = str(row_group_rows)
+        print(f"  (what-if) Parquet row groups of {row_group_rows:,} rows")
+    if sort_by:  # what-if: another sort order on write than the contract's (a lake over changed declarations)
+        decl = lake.decl
+        c = decl.contract(DATASET).model_copy(update={"sort_by": tuple(sort_by.split(","))})
+        lake = Lake(lake.cfg, dataclasses.replace(decl, contracts={**decl.contracts, DATASET: c}))
         print(f"  (what-if) sorting on write by {sort_by}")
 
-    counties = list(city(settings().city).counties)
+    counties = list(lake.decl.city(lake.cfg.city).counties)
     county_of, device_ids = _devices(counties)
     rng = np.random.default_rng(20261122)
     chunks = max(1, round(rows / chunk))
@@ -442,19 +446,18 @@ def run_paging(base: str, token: str, max_rows: int, max_seconds: float) -> None
 
 # -- where one page's time goes (in process) ------------------------------------------------
 
-def breakdown(token: str, n: int = 50) -> None:
+def breakdown(lake, token: str, n: int = 50) -> None:
     """Time each part of a county page the way the route does it, in this process."""
-    import json as _json
+    from cityhub.access import audit, catalogue, grants
+    from cityhub.access.clients import authenticate
+    from cityhub.api import formats
+    from cityhub.api.responses import json_response
+    from cityhub.read import records
+    from cityhub.read.snapshots import SnapshotCache
 
-    from hub import audit, catalogue, grants, records
-    from hub.api import app as api
-    from hub.api import formats
-    from hub.clients import authenticate
-    from hub.contracts import contract
-    from hub.lake import default_lake
-
-    cache = records.SnapshotCache(default_lake())
-    c = contract(DATASET)
+    cfg, decl = lake.cfg, lake.decl
+    cache = SnapshotCache(lake)
+    c = decl.contract(DATASET)
     parts: dict[str, list[float]] = {}
 
     def timed(name, fn, *a, **kw):
@@ -466,22 +469,21 @@ def breakdown(token: str, n: int = 50) -> None:
     for i in range(n + 5):
         if i == 5:
             parts.clear()
-        p = timed("authenticate (JWT + client row)", authenticate, token)
-        cat = timed("catalogue.category_of", catalogue.category_of, DATASET)
-        acc = timed("grants.access (live grants query)", grants.access, p, cat, DATASET)
+        p = timed("authenticate (JWT + client row)", authenticate, cfg, token)
+        cat = timed("catalogue.category_of", lambda: catalogue.current(cfg, decl).category_of(DATASET))
+        acc = timed("grants.access (live grants query)", grants.access, cfg, decl, p, cat, DATASET)
         q = records.Query(DATASET, regions=acc.regions, unmasked=acc.unmasked)
         sid = timed("snapshot id (1 s TTL)", cache.current, DATASET)
         files = timed("planned files (cached per snapshot)", cache.files, DATASET, sid)
-        rows, _ = timed("DuckDB connect + view + query", records._page, c, q, list(files), 100, None)
+        rows, _ = timed("page query (sorted runs, else DuckDB)", records._page, c, q, list(files), 100, None, cfg)
         page = records.Page(rows=rows, next_cursor="x", snapshot_id=sid)
-        timed("JSON (rows + dumps)", lambda: api._json({"records": formats.rows(page.rows)}))
-        timed("audit.record (insert + commit)", audit.record, p, "records", dataset=DATASET, category=cat.id,
+        timed("JSON (rows + dumps)", lambda: json_response({"records": formats.rows(page.rows)}))
+        timed("audit.record (insert + commit)", audit.record, cfg, p, "records", dataset=DATASET, category=cat.id,
               filters={"bench": True}, rows=rows.num_rows)
     total = sum(sum(v) for v in parts.values()) / n
     print(f"one county page (limit=100), in process, mean of {n}: {total * 1000:.1f} ms")
     for k, v in sorted(parts.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {k:38s} {sum(v) / n * 1000:7.2f} ms  ({sum(v) / n / total:.0%})")
-    _ = _json
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -501,25 +503,38 @@ def main() -> None:
     ap.add_argument("--page-seconds", type=float, default=60.0)
     ap.add_argument("--skip", action="append", default=[], choices=["load", "export", "paging"])
     ap.add_argument("--breakdown", action="store_true", help="also time the parts of one page in process")
-    ap.add_argument("--app", default="hub.api.app:app", help="ASGI app to serve (e.g. a patched one to compare)")
-    ap.add_argument("--app-dir", help="folder to import --app from (uvicorn --app-dir)")
+    ap.add_argument("--app", default="cityhub.api.main:create_app",
+                    help="ASGI app factory to serve, module:callable, called with no arguments in each worker "
+                         "(e.g. a patched one to compare)")
+    ap.add_argument("--app-dir", help="folder to import --app from (put first on the workers' PYTHONPATH)")
     ap.add_argument("--row-group-rows", type=int, help="what-if: Parquet row-group limit for a newly built lake")
     ap.add_argument("--sort-by", help="what-if: sort order on write for a newly built lake, e.g. region,event_id")
     args = ap.parse_args()
 
     home = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="cityhub-apibench-"))
-    env = {"CITYHUB_HOME": str(home), "CITYHUB_TOKEN_TTL_S": "86400", "CITYHUB_RATE_LIMIT": "100000000/minute",
-           "CITYHUB_OPEN_RATE_LIMIT": "100000000/minute"}
-    for var in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_CITY"):
-        os.environ.pop(var, None)
-    os.environ.update(env)  # before any hub module reads its settings
 
-    from hub import clients
-    from hub.lake import Lake
+    # the hub is imported here, not at the top: the load generator is a spawned process that
+    # imports this module again, and needs none of it
+    from cityhub.access import clients
+    from cityhub.api.serve import wait_ready
+    from cityhub.core.settings import Settings
+    from cityhub.lake import Lake
+
+    # everything under the bench's own home (whatever CITYHUB_LAKE, _CATALOG_URI, _DB_URI or _CITY
+    # say), rate limits lifted, tokens that outlive the run
+    cfg = Settings(home=home, lake_uri="", catalog_uri="", hub_db_uri="", city=CITY, token_ttl_s=86400,
+                   rate_limit="100000000/minute", open_rate_limit="100000000/minute")
+    # the API's workers build their settings from their environment (create_app): the same ones
+    env = {"CITYHUB_HOME": str(cfg.home), "CITYHUB_LAKE": cfg.lake_uri, "CITYHUB_CATALOG_URI": cfg.catalog_uri,
+           "CITYHUB_DB_URI": cfg.hub_db_uri, "CITYHUB_CITY": cfg.city, "CITYHUB_TOKEN_TTL_S": str(cfg.token_ttl_s),
+           "CITYHUB_RATE_LIMIT": cfg.rate_limit, "CITYHUB_OPEN_RATE_LIMIT": cfg.open_rate_limit}
+    if args.app_dir:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(args.app_dir).resolve()),
+                                                          os.environ.get("PYTHONPATH")]))
 
     server = None
     try:
-        lake = Lake()
+        lake = Lake(cfg)
         have = lake_rows(lake)
         if have and args.keep:
             print(f"reusing the lake in {home} ({have:,} rows; --rows {args.rows:,} ignored)")
@@ -531,27 +546,24 @@ def main() -> None:
         describe(lake)
 
         tag = uuid.uuid4().hex[:6]
-        county, _ = clients.create(f"bench-county-{tag}", "county", region=COUNTY)
-        token = clients.issue_token(county)
+        county, _ = clients.create(cfg, lake.decl, f"bench-county-{tag}", "county", region=COUNTY)
+        token = clients.issue_token(cfg, county)
 
         port = free_port()
         log = open(home / "api-bench.log", "ab")
-        # served as `cityhub serve` serves it (hub.api.serve: a SO_REUSEPORT socket per worker)
-        app_dir = str(Path(args.app_dir).resolve()) if args.app_dir else None
+        # served as `cityhub serve` serves it (cityhub.api.serve: a SO_REUSEPORT socket per worker)
         server = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from hub.api.serve import serve; "
-             f"serve('127.0.0.1', {port}, {args.workers}, app={args.app!r}, log_level='warning', app_dir={app_dir!r})"],
+            [sys.executable, "-c", "from cityhub.api.serve import serve; "
+             f"serve('127.0.0.1', {port}, {args.workers}, app={args.app!r}, log_level='warning')"],
             cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=log)
         wait_port(port, server)
         base = f"http://127.0.0.1:{port}"
-        from hub.api.serve import wait_ready
-
         wait_ready(base)
-        print(f"API: {args.app} served by hub.api.serve (uvicorn, {args.workers} workers with a socket each, uvloop, "
-              f"httptools) on {base} (log: {home / 'api-bench.log'})")
+        print(f"API: {args.app} served by cityhub.api.serve (uvicorn, {args.workers} workers with a socket each, "
+              f"uvloop, httptools) on {base} (log: {home / 'api-bench.log'})")
 
         if args.breakdown:
-            breakdown(token)
+            breakdown(lake, token)
         if "load" not in args.skip:
             run_load(port, server.pid, token, args)
         if "export" not in args.skip:

@@ -28,39 +28,43 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    from connectors.gb28181 import parser_pool
-    from hub import quality
-    quality._gx()
+    from cityhub.connectors.formats.gb28181 import parser_pool
+    from cityhub.pipelines.landing.quality import _gx
+    _gx()
     parser_pool(os.cpu_count() or 1).submit(int).result()
     print(f"one-off start-up (GE import, parser pool): {time.perf_counter() - t0:.2f} s")
 
-    from connectors.runner import run
-    from hub.config import settings
-    from hub.lake import Lake
-    from hub.simulator.cameras import SimConfig, generate, write_drop
+    from cityhub_sim.cameras import SimConfig, generate, write_drop
 
+    from cityhub.core.settings import Settings
+    from cityhub.declarations import load
+    from cityhub.lake import Lake
+    from cityhub.pipelines.ingest.runner import run
+
+    decl = load(Settings().declarations)
     sim = dict(cameras_per_county=args.cameras_per_county, fault_rate=args.fault_rate, page_size=500)
     world = generate(SimConfig(**sim))
     mb = sum(len(p) for p in world.catalog_pages) / 1e6
     print(f"catalogue: {len(world.catalog_items)} devices, {len(world.catalog_pages)} pages, {mb:.1f} MB GB18030, "
           f"{args.fault_rate:.0%} of items per fault class")
-    stop = _served_elsewhere(SERVE.format(
+    url, stop = _served_elsewhere(SERVE.format(
         make=f"w = cameras.generate(cameras.SimConfig(cameras_per_county={args.cameras_per_county}, "
              f"fault_rate={args.fault_rate}, page_size=500))",
-        serve="cameras.serve_catalog(w.catalog_pages, port={port})"), "CITYHUB_CAMERA_CATALOG_HTTP_URL")
+        serve="cameras.serve_catalog(w.catalog_pages, port={port})"))
     try:
         for name in ("camera_catalog_drop", "camera_catalog_http"):
             best = None
             for _ in range(args.repeat):
                 with tempfile.TemporaryDirectory() as home:
-                    os.environ["CITYHUB_HOME"] = home
-                    cfg = settings()
-                    lake = Lake(cfg)
+                    cfg = Settings(home=home).with_connector("camera_catalog_http", url=url)
+                    lake = Lake(cfg, decl)
                     if name.endswith("_drop"):
                         write_drop(world, cfg.drop_root, parts=("catalog",))
                     t = time.perf_counter()
-                    r = run(name, lake, cfg)
+                    r = run(lake, name)
                     dt = time.perf_counter() - t
+                    if r.skipped:
+                        raise SystemExit(f"{name} did not run: {r.skipped}")
                     best = (dt, r) if best is None or dt < best[0] else best
             dt, r = best
             n = len(world.catalog_items)

@@ -15,10 +15,15 @@ and pyarrow and committed through ``Lake.commit`` in time-ordered chunks of
 generation runs in a child process (its time and peak memory are printed apart and
 are not part of the target).
 
-Then times ``pipelines.indicators.compute`` (best of --repeat): the year to date alone
+Then times ``cityhub.pipelines.indicators.engine.compute`` (best of --repeat): the year to date alone
 and all period kinds (day, month, year, and "now" when --day is today), total and per
 indicator (per indicator and period with ``evaluate``, which is ``compute`` without the
 indicator_values commit). Target: all periods <= 10 s on this 2-core machine.
+
+The hub's settings are built here, not read from the environment by the hub:
+``Settings(home=<the bench's home>, city=371400)`` with the lake, the catalogue, the hub
+database and the drop folders all under that home (whatever ``CITYHUB_LAKE``,
+``CITYHUB_CATALOG_URI``, ``CITYHUB_DB_URI`` or ``CITYHUB_DROP`` say).
 """
 from __future__ import annotations
 
@@ -33,6 +38,14 @@ import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
+
+from cityhub.core.settings import Settings
+from cityhub.core.time import now_cst
+from cityhub.lake import Lake
+from cityhub.lake.tables import NAMESPACE, _local
+from cityhub.pipelines import sharing
+from cityhub.pipelines.indicators.engine import compute, evaluate
+from cityhub.pipelines.indicators.periods import PERIOD_KINDS, period
 
 CITY = "371400"
 TARGET_S = 10.0
@@ -188,17 +201,19 @@ def _commit(lake, name: str, table, batch: str, counts: dict) -> None:
     counts[name] = counts.get(name, 0) + table.num_rows
 
 
+def settings(home: str | Path) -> Settings:
+    """The bench's hub: everything under ``home``, for the city the bench generates."""
+    return Settings(home=home, lake_uri="", catalog_uri="", hub_db_uri="", drop_root=None, city=CITY)
+
+
 def generate(home: str, rows: int, day: date, chunk_rows: int, seed: int) -> dict:
-    """Build the lake under ``home`` (CITYHUB_HOME is already set); returns what was made."""
+    """Build the lake under ``home``; returns what was made."""
     import numpy as np
     import pyarrow as pa
 
-    from hub.lake import Lake
-    from hub.regions import city as get_city
-
     rng = np.random.default_rng(seed)
-    lake = Lake()
-    c = get_city(CITY)
+    lake = Lake(settings(home))
+    c = lake.decl.city(CITY)
     counties = list(c.counties)
     names = [c.counties[k] for k in counties]
     nc = len(counties)
@@ -419,7 +434,8 @@ def _events(lake, rng, name, total, chunk_rows, t0, span_us, counts, make) -> No
     for k in range(n_chunks):
         n = total * (k + 1) // n_chunks - done
         lo, hi = span_us * k // n_chunks, span_us * (k + 1) // n_chunks
-        _commit(lake, name, make(n, lo, hi), f"{name}:{k}", counts)
+        if n:  # none left for this dataset (a small --rows): nothing to generate or commit
+            _commit(lake, name, make(n, lo, hi), f"{name}:{k}", counts)
         done += n
 
 
@@ -536,7 +552,6 @@ def _social_chunk(rng, n, lo, hi, t0, day, county_mat, counties):
 # --------------------------------------------------------------------------- running
 
 def _generate_child(home: str, rows: int, day: str, chunk_rows: int, seed: int) -> None:
-    os.environ["CITYHUB_HOME"] = home
     t = time.perf_counter()
     made = generate(home, rows, date.fromisoformat(day), chunk_rows, seed)
     made["seconds"] = time.perf_counter() - t
@@ -554,8 +569,6 @@ later runs plan and read more. A kept lake starts every bench run without them."
 
 
 def _reset_outputs(lake) -> None:
-    from hub.lake import NAMESPACE, _local
-
     for name in OUTPUTS:
         if lake.exists(name):
             location = _local(lake.table(name).location())
@@ -605,9 +618,7 @@ def main() -> None:
     args = ap.parse_args()
 
     home = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="cityhub-bench-ind-"))
-    os.environ["CITYHUB_HOME"] = str(home)
-    for var in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_DROP"):
-        os.environ.pop(var, None)  # everything under the bench's own home
+    cfg = settings(home)  # everything under the bench's own home
     meta_path = home / META
     try:
         if meta_path.exists():
@@ -619,8 +630,6 @@ def main() -> None:
         else:
             if home.exists() and any(home.iterdir()) and args.keep:
                 sys.exit(f"{home} is not empty and holds no finished bench lake ({META}): remove it first")
-            from hub.lake import now_cst  # after CITYHUB_HOME is set
-
             day = args.day or now_cst().date()
             print(f"generating {args.rows:,} event rows for {CITY}, {day.year}-01-01 .. {day} into {home} ...",
                   flush=True)
@@ -636,27 +645,21 @@ def main() -> None:
               f"({', '.join(f'{k} {v:.1f} s' for k, v in made['timings'].items())}; not timed below)")
         for name, n in made["counts"].items():
             print(f"  {name:26s} {n:>12,} rows")
-        from hub.lake import Lake
-
-        _reset_outputs(Lake())
+        lake = Lake(cfg)
+        _reset_outputs(lake)
         lake_dir = home / "lake"
         print(f"  lake on disk: {_du(lake_dir) / 2**30:.2f} GiB, "
               f"{sum(1 for _ in lake_dir.rglob('*.parquet')):,} Parquet files")
-        _time(args, date.fromisoformat(made["day"]) if args.day is None else args.day)
+        _time(args, lake, date.fromisoformat(made["day"]) if args.day is None else args.day)
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def _time(args, day: date) -> None:
-    from hub.indicators import indicator, indicators
-    from hub.lake import Lake, now_cst
-    from hub.regions import city as get_city
-    from pipelines.indicators import PERIOD_KINDS, compute, evaluate, period
-
-    lake = Lake()
-    c = get_city(CITY)
-    codes = list(indicators())
+def _time(args, lake, day: date) -> None:
+    decl = lake.decl
+    c = decl.city(lake.cfg.city)
+    codes = list(decl.indicators)
     today = now_cst().date()
     kinds_all = PERIOD_KINDS if day == today else tuple(k for k in PERIOD_KINDS if k != "now")
     note = "" if day == today else f" ('now' skipped by compute: {day} is not today, {today})"
@@ -664,9 +667,9 @@ def _time(args, day: date) -> None:
           f"best of {args.repeat}{note}", flush=True)
     _load("before timing")
 
-    t_ytd, out, cpu = _best(lambda: compute(lake, CITY, day, kinds=("year",)), args.repeat)
+    t_ytd, out, cpu = _best(lambda: compute(lake, day, kinds=("year",)), args.repeat)
     print(f"compute(kinds=('year',)): {t_ytd:6.2f} s wall, {cpu:6.2f} s CPU  ({len(out)} values)", flush=True)
-    t_all, out_all, cpu = _best(lambda: compute(lake, CITY, day, kinds=kinds_all), args.repeat)
+    t_all, out_all, cpu = _best(lambda: compute(lake, day, kinds=kinds_all), args.repeat)
     print(f"compute(kinds={kinds_all}): {t_all:6.2f} s wall, {cpu:6.2f} s CPU  ({len(out_all)} values)",
           flush=True)
 
@@ -674,14 +677,14 @@ def _time(args, day: date) -> None:
     if not args.skip_breakdown:
         per: dict[tuple[str, str], float] = {}
         for code in codes:
-            ind = indicator(code)
+            ind = decl.indicator(code)
             for kind in PERIOD_KINDS:
                 per[code, kind] = _best(lambda: evaluate(lake, ind, c, period(kind, day)), args.repeat)[0]
         print("\nper indicator, evaluate() (compute without the indicator_values commit), s:")
         head = "".join(f"{k:>8s}" for k in PERIOD_KINDS)
         print(f"  {'code':4s} {'name':44s}{head}{'all':>8s}   city value (year)")
         for code in codes:
-            ind = indicator(code)
+            ind = decl.indicator(code)
             row = "".join(f"{per[code, k]:8.2f}" for k in PERIOD_KINDS)
             v = city_year[code]["value"]
             print(f"  {code:4s} {ind.name_en[:44]:44s}{row}{sum(per[code, k] for k in kinds_all):8.2f}   "
@@ -689,11 +692,8 @@ def _time(args, day: date) -> None:
         sums = {k: sum(per[code, k] for code in codes) for k in PERIOD_KINDS}
         print(f"  {'':4s} {'sum of evaluate()':44s}" + "".join(f"{sums[k]:8.2f}" for k in PERIOD_KINDS)
               + f"{sum(sums[k] for k in kinds_all):8.2f}")
-        try:  # compute() records the sharing facts (#27, #28, #30) once per period before evaluating
-            from pipelines import sharing
-        except ImportError:
-            sharing = None
-        if sharing is not None and any("category_facts" in indicator(code).inputs for code in codes):
+        # compute() records the sharing facts (#27, #28, #30) once per period before evaluating
+        if any("category_facts" in decl.indicator(code).inputs for code in codes):
             facts = {k: _best(lambda: sharing.record(lake, CITY, period(k, day).label, period(k, day).start,
                                                      period(k, day).end), args.repeat)[0] for k in PERIOD_KINDS}
             print(f"  {'':4s} {'sharing.record() (category_facts)':44s}"

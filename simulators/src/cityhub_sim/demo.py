@@ -5,11 +5,14 @@ clients. ``cityhub run`` (and so ``make run``) calls this before serving the API
 """
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 from cityhub.access import clients
+from cityhub.connectors.sources.file_drop import folder
 from cityhub.connectors.sources.kafka import ensure_topic, topic_of
 from cityhub.core.time import now_cst
 from cityhub.lake import Lake
@@ -54,6 +57,8 @@ def run(lake: Lake, day: date, seed: int = 1, progress: Callable[[str], None] | 
         step("landing status events (file drop; set CITYHUB_KAFKA_BOOTSTRAP to use Kafka)")
         out.reports["camera_status_drop"] = run_connector(lake, "camera_status_drop")
     _other_feeds(lake, day, seed, out, step)
+    step("feeds declared without a simulator: their declared sample files")
+    _declared_samples(lake, out)
     step("computing indicators")
     out.indicators = len(compute(lake, day))
     out.indicators += len(compute(lake, now_cst().date(), kinds=("now",)))
@@ -87,6 +92,20 @@ def _other_feeds(lake: Lake, day: date, seed: int, out: DemoResult, step) -> Non
         city=cfg.city, seed=seed, start=day - timedelta(days=29), days=30))
     social_security.write_drop(sw, cfg.drop_root)
     out.reports["social_security_records_drop"] = run_connector(lake, "social_security_records_drop")
+
+
+def _declared_samples(lake: Lake, out: DemoResult) -> None:
+    """Connectors the simulators do not feed land the clean sample files their
+    declaration names (e.g. the transit trips behind #22): a feed added by declaration
+    shows in the demo too."""
+    for name, spec in lake.decl.connectors.items():
+        if name in out.reports or spec.conformance is None:
+            continue
+        into = folder(spec, lake.cfg)
+        into.mkdir(parents=True, exist_ok=True)
+        for f in spec.conformance.clean:
+            shutil.copyfile(lake.decl.root / "connectors" / f, into / Path(f).name)
+        out.reports[name] = run_connector(lake, name)
 
 
 def served(lake: Lake, name: str, server_and_url, **kw) -> RunReport:

@@ -22,9 +22,11 @@ def _batch(spec: ConnectorSpec, contract: Contract, decoded: Decoded, batch_id: 
                  raw=decoded.raw, rejects=decoded.rejects, state=state, row_reasons=reasons), drift
 
 
-def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict) -> tuple[Batch, DriftFindings]:
-    """The batch one unit lands as, with the state that marks it taken."""
-    decoded = formats.decode(spec, unit.payloads)
+def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
+               workers: int | None = None) -> tuple[Batch, DriftFindings]:
+    """The batch one unit lands as, with the state that marks it taken (``workers``:
+    processes for parsing a large catalogue fetch)."""
+    decoded = formats.decode(spec, unit.payloads, workers)
     new_state = mark_taken(state, unit)
     whole_pages_refused = {r.source for r in decoded.rejects} & {p.name for p in unit.payloads}
     if unit.cursor is not None and not whole_pages_refused:

@@ -112,7 +112,11 @@ def problems_from(error: ValidationError, doc: Document, base: Loc = ()) -> list
             else:
                 msg = f"unknown key {key!r}"
         elif kind == "unknown_kind":
-            got = sorted(map(str, e["input"])) if isinstance(e.get("input"), dict) else e.get("input")
+            given = e.get("input")
+            if isinstance(given, dict) and "kind" in given:
+                got = repr(given["kind"])  # a misspelt kind: name it
+            else:
+                got = sorted(map(str, given)) if isinstance(given, dict) else given
             msg = f"{msg}; got {got}"
         elif kind == "missing":
             msg = "required, missing"

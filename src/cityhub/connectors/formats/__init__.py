@@ -21,7 +21,9 @@ def source_fields(spec: ConnectorSpec) -> list[str]:
     return list(spec.fields) or list(spec.columns.values())
 
 
-def decode(spec: ConnectorSpec, payloads: list[Payload]) -> Decoded:
+def decode(spec: ConnectorSpec, payloads: list[Payload], workers: int | None = None) -> Decoded:
+    """``workers``: processes that may parse a large GB/T 28181 fetch (the declaration's
+    own ``workers`` wins; default one per core)."""
     fmt = spec.format
     match fmt.kind:
         case "csv":
@@ -33,7 +35,7 @@ def decode(spec: ConnectorSpec, payloads: list[Payload]) -> Decoded:
         case "jsonl":
             return jsonl.decode(source_fields(spec), payloads)
         case "gb28181":
-            return gb28181.decode(payloads, workers=fmt.workers or None)
+            return gb28181.decode(payloads, workers=fmt.workers or workers)
     raise AssertionError(f"format {fmt.kind} has no decoder")  # the declaration's Literal allows no other
 
 

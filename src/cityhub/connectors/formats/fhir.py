@@ -11,9 +11,14 @@ def decode(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
     want = fmt.resource_type
 
     def pick(doc):
-        if doc.get("resourceType") != "Bundle":
-            raise ValueError(f"expected a FHIR Bundle, got {doc.get('resourceType')!r}")
-        return [e.get("resource") for e in doc.get("entry", [])
-                if not want or (e.get("resource") or {}).get("resourceType") == want]
+        kind = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
+        if kind != "Bundle":
+            raise ValueError(f"expected a FHIR Bundle, got {kind!r}")
+        entries = doc.get("entry", [])
+        if not isinstance(entries, list):
+            raise ValueError("expected a list of entries")
+        # an entry or resource that is not an object is kept, to be refused as such
+        resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
+        return [r for r in resources if not want or not isinstance(r, dict) or r.get("resourceType") == want]
 
     return records_from(fmt.encoding, payloads, pick)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import date
 
 from cityhub.core.errors import InvalidRequest
 
 PERIOD_KINDS = ("day", "month", "year", "now")
+_LABEL = re.compile(r"[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ def parse_period(label: str) -> Period:
     """The period a label names, ending on its last day (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``)."""
     parts = label.split("-")
     try:
+        if not _LABEL.fullmatch(label):  # int() and fromisoformat() take more ("2026-1", " 2026", "2026-W47-1")
+            raise ValueError(label)
         if len(parts) == 3:
             d = date.fromisoformat(label)
             return Period(label, d, d)

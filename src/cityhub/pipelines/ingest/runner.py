@@ -100,7 +100,7 @@ def run(lake: Lake, name: str | ConnectorSpec, *, as_of: date | None = None, max
                 unit = next(iter(_units(spec, lake, state, as_of)), None)
                 if unit is None:
                     break
-                batch, drift = unit_batch(spec, contract, unit, state)
+                batch, drift = unit_batch(spec, contract, unit, state, lake.cfg.parse_workers)
                 report.drift.add(drift)
                 report.land.add(land(lake, batch))
                 report.units += 1
@@ -135,7 +135,7 @@ def dry_run(lake: Lake, name: str, sample: Path) -> tuple[Assessment, DriftFindi
     spec = lake.decl.connector(name)
     unit = Unit(id=f"sample:{sample.name}", as_of=now_cst().date(),
                 payloads=[Payload(sample.name, sample.read_bytes(), None)])
-    batch, drift = unit_batch(spec, lake.decl.contract(spec.dataset), unit, {})
+    batch, drift = unit_batch(spec, lake.decl.contract(spec.dataset), unit, {}, lake.cfg.parse_workers)
     return assess(lake, batch), drift
 
 

@@ -1,38 +1,36 @@
 """The data engineer's commands: ``cityhub connectors list|status|test`` and
-``cityhub ingest``, run as a user runs them."""
+``cityhub ingest``, run in-process as the ``cityhub`` script runs them (settings
+built from the environment at each invocation)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date
 
-from hub.config import settings
-from tests.conftest import REPO
+from typer.testing import CliRunner
+
+from cityhub.cli.main import app
+from cityhub.lake import Lake
 
 
 def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "hub.cli", *args], cwd=REPO, capture_output=True, text=True,
-                         env={**__import__("os").environ, "COLUMNS": "250"})
-    assert out.returncode == 0, out.stderr + out.stdout
+    out = CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
+    assert out.exit_code == 0, (out.output, out.exception)
     return out.stdout
 
 
-def test_list_names_every_declared_connector(hub_home):
-    from connectors.spec import registry
-
+def test_list_names_every_declared_connector(hub_home, decl):
     out = cli("connectors", "list")
-    for name in registry():
+    for name in decl.connectors:
         assert name in out
 
 
-def test_status_shows_fresh_feeds_lag_and_drift(hub_home):
-    from hub.simulator import social_security, traffic
+def test_status_shows_fresh_feeds_lag_and_drift(cfg):
+    from cityhub_sim import social_security, traffic
 
     sw = social_security.generate(social_security.SocialSecurityConfig(start=date(2026, 11, 20), days=3,
                                                                        records_per_day=300))
-    social_security.write_drop(sw, settings().drop_root)
-    traffic.write_drop(traffic.generate(traffic.TrafficConfig(intersections_per_county=10)), settings().drop_root)
+    social_security.write_drop(sw, cfg.drop_root)
+    traffic.write_drop(traffic.generate(traffic.TrafficConfig(intersections_per_county=10)), cfg.drop_root)
     rows = {r["connector"]: r for r in json.loads(cli("connectors", "status", "--json"))}
     assert rows["social_security_records_drop"]["lag"] == 3  # three files waiting
     assert rows["social_security_records_drop"]["fresh"] is None  # never run
@@ -46,7 +44,7 @@ def test_status_shows_fresh_feeds_lag_and_drift(hub_home):
     assert rows["camera_catalog_http"]["configured"].startswith("no URL")
 
 
-def test_dry_run_shows_what_would_land_and_why_not_without_committing(hub_home, tmp_path):
+def test_dry_run_shows_what_would_land_and_why_not_without_committing(cfg, decl, tmp_path):
     sample = tmp_path / "records.csv"
     header = "业务流水号,业务类型代码,业务类型名称,办理渠道,行政区划代码,异地办理标志,办理状态,受理时间,办结时间,公民身份号码,姓名,联系电话"
     good = "SB1,SI_TRANSFER,社会保险关系转移接续,网上,371425,是,已办结,2026-11-20 09:00:00,2026-11-20 09:30:00,11010519491231002X,张三,13800001111"
@@ -56,5 +54,4 @@ def test_dry_run_shows_what_would_land_and_why_not_without_committing(hub_home, 
     out = cli("connectors", "test", "social_security_records_drop", "--sample", str(sample))
     assert "1 row(s) would land, 2 would be quarantined" in out
     assert "bad_id_number" in out and "end_before_start" in out
-    from hub.lake import Lake
-    assert Lake().snapshot_id("social_security_records") is None  # nothing committed
+    assert Lake(cfg, decl).snapshot_id("social_security_records") is None  # nothing committed

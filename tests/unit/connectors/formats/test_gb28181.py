@@ -1,9 +1,10 @@
-"""GB/T 28181 catalogue parsing: encodings, paging over HTTP, unreadable pages."""
+"""GB/T 28181 catalogue parsing: encodings, unreadable pages, pages refused whole."""
 from __future__ import annotations
 
 import pytest
 
-from connectors.gb28181 import PageError, item_values, parse_page
+from cityhub.connectors.formats.gb28181 import PageError, decode, item_values, page_text, parse_page
+from cityhub.core.payloads import Payload
 
 ITEM = ("<Item><DeviceID>37142500001310000001</DeviceID><Name>齐河县人民医院东门</Name>"
         "<CivilCode>371425</CivilCode><Status>ON</Status><Longitude>116.75</Longitude>"
@@ -26,6 +27,10 @@ def test_each_declared_encoding_is_honoured(encoding):
     assert v["civil_code"] == "371425" and v["status"] == "ON" and v["resolution_codes"] == "6/5/4"
 
 
+def test_page_text_is_the_page_in_its_declared_encoding():
+    assert "齐河县人民医院东门" in page_text(page("GB18030"))
+
+
 def test_gb18030_bytes_declared_utf8_is_a_wrong_encoding():
     with pytest.raises(PageError) as e:
         parse_page(page("GB18030", declared="UTF-8"))
@@ -46,25 +51,12 @@ def test_a_response_that_is_not_a_catalog_is_refused():
     assert e.value.code == "not_catalog"
 
 
-def test_http_paging_follows_sumnum():
-    from hub.simulator.cameras import SimConfig, generate, serve_catalog
-
-    world = generate(SimConfig(cameras_per_county=30, key_areas_per_county=5, fault_rate=0, page_size=50))
-    assert len(world.catalog_pages) > 3
-    from connectors import formats, sources
-    from connectors.spec import connector
-    from hub.config import settings
-
-    spec = connector("camera_catalog_http")
-    server, url = serve_catalog(world.catalog_pages)
-    try:
-        import os
-        os.environ["CITYHUB_CAMERA_CATALOG_HTTP_URL"] = url
-        [unit] = list(sources.http_units(spec, settings(), {}, formats.count_items(spec)))
-    finally:
-        os.environ.pop("CITYHUB_CAMERA_CATALOG_HTTP_URL", None)
-        server.shutdown()
-    pages = [p.data for p in unit.payloads]
-    assert pages == world.catalog_pages
-    total = sum(len(parse_page(d).items) for d in pages)
-    assert total == parse_page(pages[0]).sum_num == len(world.catalog_items)
+def test_decode_refuses_an_unreadable_page_whole_and_keeps_the_others():
+    good, bad = page("GB18030", items=2, sum_num=3), page("GB18030", declared="UTF-8")
+    d = decode([Payload("catalog_p0001.xml", good), Payload("catalog_p0002.xml", bad)], workers=1)
+    assert len(d) == 2 and d.records["device_id"].to_pylist() == ["37142500001310000001"] * 2
+    assert list(d.sources) == ["catalog_p0001.xml#item1", "catalog_p0001.xml#item2"]
+    assert d.raw(1) == ITEM
+    [r] = d.rejects
+    assert r.source == "catalog_p0002.xml" and r.reason.startswith("wrong_encoding:")
+    assert r.raw == bad.decode("latin-1")  # the page as received

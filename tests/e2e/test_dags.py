@@ -6,7 +6,11 @@ points ``AIRFLOW_HOME``, the DAG folder and a SQLite metadata DB at a temporary
 directory first, then imports Airflow and creates the DB. The DAGs are loaded
 from ``dags/`` with a ``DagBag`` (``dag.test()`` needs them to come from the
 DAG folder: it syncs that bundle to the DB and runs the serialized version).
-``dag.test()`` runs the tasks in this process, so ``CITYHUB_HOME`` reaches them.
+``dag.test()`` runs the tasks in this process, and each task builds its settings
+from the environment (``Settings()``), so ``CITYHUB_HOME`` reaches them.
+
+Airflow's own parsing in a fresh process, as production runs it, is
+``tests/e2e/test_airflow_parsing.py``.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +38,8 @@ def airflow_db(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
+        # the DAG files read the declarations the settings point at: those installed
+        mp.delenv("CITYHUB_DECLARATIONS", raising=False)
         if "airflow" in sys.modules:
             # Airflow's settings were fixed when it was imported; they must be ours.
             from airflow import settings as af_settings
@@ -57,17 +63,18 @@ def dagbag(airflow_db):
 
 @pytest.fixture(scope="module")
 def cityhub_home(tmp_path_factory):
-    """A fresh hub (lake, catalogue, drop folders) with simulated camera drops."""
-    from hub.simulator.cameras import SimConfig, generate, write_drop
+    """A fresh hub (lake, catalogue, drop folders) with simulated camera drops, and an
+    environment with no hub settings but that home (the tasks build ``Settings()`` from it)."""
+    from cityhub_sim.cameras import SimConfig, generate, write_drop
+
+    from cityhub.core.settings import Settings
 
     home = tmp_path_factory.mktemp("cityhub_home")
     with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("CITYHUB_")]:
+            mp.delenv(var)
         mp.setenv("CITYHUB_HOME", str(home))
-        for name in ("CITYHUB_LAKE", "CITYHUB_CATALOG_URI", "CITYHUB_DB_URI", "CITYHUB_DROP",
-                     "CITYHUB_CITY", "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_CAMERA_CATALOG_HTTP_URL"):
-            mp.delenv(name, raising=False)
-        write_drop(generate(SimConfig(cameras_per_county=40, key_areas_per_county=8)),
-                   Path(os.environ["CITYHUB_HOME"]) / "drop")
+        write_drop(generate(SimConfig(cameras_per_county=40, key_areas_per_county=8)), Settings().drop_root)
         yield home
 
 
@@ -111,18 +118,15 @@ def _queued_by_assets(dag_id: str) -> int:
 # -- parsing ------------------------------------------------------------------------
 
 
-def test_one_dag_per_declared_connector_and_no_import_errors(dagbag):
-    from connectors.spec import registry
-
+def test_one_dag_per_declared_connector_and_no_import_errors(dagbag, decl):
     assert dagbag.import_errors == {}
-    assert {f"connector_{n}" for n in registry()} | {"indicators"} <= set(dagbag.dag_ids)
+    assert {f"connector_{n}" for n in decl.connectors} | {"indicators"} <= set(dagbag.dag_ids)
 
 
-def test_connector_dags_follow_their_declarations(dagbag):
-    from connectors.spec import registry
-    from pipelines.assets import dataset_asset
+def test_connector_dags_follow_their_declarations(dagbag, decl):
+    from cityhub.orchestration.assets import dataset_asset
 
-    for spec in registry().values():
+    for spec in decl.connectors.values():
         dag = dagbag.dags[f"connector_{spec.name}"]
         assert dag.task_ids == ["ingest"]
         assert dag.catchup is False and dag.max_active_runs == 1
@@ -133,7 +137,7 @@ def test_connector_dags_follow_their_declarations(dagbag):
 def test_indicators_runs_on_any_fed_dataset_or_hourly(dagbag):
     from airflow.sdk import AssetOrTimeSchedule
 
-    from pipelines.assets import INDICATORS, dataset_asset
+    from cityhub.orchestration.assets import INDICATORS, dataset_asset
 
     dag = dagbag.dags["indicators"]
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
@@ -151,11 +155,18 @@ def test_indicators_runs_on_any_fed_dataset_or_hourly(dagbag):
 CAMERA_FILE_CONNECTORS = ("camera_key_areas", "camera_registry", "camera_catalog_drop", "camera_status_drop")
 
 
-def test_connector_dags_then_indicators_end_to_end(dagbag, cityhub_home):
+def _lake(decl):
+    """The lake the tasks wrote to: settings built from the same environment they were."""
+    from cityhub.core.settings import Settings
+    from cityhub.lake import Lake
+
+    return Lake(Settings(), decl)
+
+
+def test_connector_dags_then_indicators_end_to_end(dagbag, cityhub_home, decl):
     from airflow.utils.state import DagRunState, TaskInstanceState
 
-    from hub.lake import Lake
-    from pipelines.indicators import latest
+    from cityhub.pipelines.indicators.engine import latest
 
     for name in CAMERA_FILE_CONNECTORS:
         dr = dagbag.dags[f"connector_{name}"].test()
@@ -163,7 +174,7 @@ def test_connector_dags_then_indicators_end_to_end(dagbag, cityhub_home):
         assert _ti_states(dr) == {"ingest": TaskInstanceState.SUCCESS}
         assert _xcom(dr, "ingest")["landed"] > 0
 
-    lake = Lake()
+    lake = _lake(decl)
     assert lake.cfg.home == cityhub_home.resolve()
     for table in ("key_areas", "camera_registry", "camera_catalog", "camera_status"):
         n = lake.query(f"select count(*) from {table}", [table]).column(0)[0].as_py()
@@ -184,16 +195,14 @@ def test_connector_dags_then_indicators_end_to_end(dagbag, cityhub_home):
     assert summary["values"] > 0 and summary["with_value"] > 0
     assert _asset_events("indicator_values") >= 1
 
-    values = latest(Lake(), code="5", region="371400")
+    values = latest(_lake(decl), code="5", region="371400")
     assert values, "no indicator 5 for the city"
     assert any(v["value"] is not None and v["denominator"] > 0 for v in values)
     # every declared indicator, the catalogue-level ones (#27, #28, #30) included
-    from hub import catalogue
-    from hub.indicators import indicators
-    every = latest(Lake(), region="371400")
-    assert {v["code"] for v in every} == set(indicators())
+    every = latest(_lake(decl), region="371400")
+    assert {v["code"] for v in every} == set(decl.indicators)
     sharing = next(v for v in every if v["code"] == "27")
-    assert sharing["denominator"] == sum(1 for c in catalogue.categories().values() if c.should_share)
+    assert sharing["denominator"] == sum(1 for c in decl.catalogue.categories.values() if c.should_share)
 
 
 def test_a_run_with_nothing_new_emits_no_event(dagbag, cityhub_home):

@@ -8,10 +8,9 @@ from datetime import date
 
 import pytest
 
-from hub.config import settings
-from hub.simulator.cameras import SimConfig, generate, serve_catalog, write_drop
-from connectors.runner import run
-from pipelines.ingest import feed_connectors, ingest
+from cityhub.lake import Lake
+from cityhub.pipelines.ingest.runner import run, run_all
+from cityhub_sim.cameras import SimConfig, generate, serve_catalog, write_drop
 
 DAY = date(2026, 11, 22)
 EXPECTED_CODE = {
@@ -25,10 +24,21 @@ EXPECTED_CODE = {
 
 
 @pytest.fixture
-def world(hub_home):
+def world(cfg):
     w = generate(SimConfig(cameras_per_county=40, key_areas_per_county=8, day=DAY, fault_rate=0.03))
-    write_drop(w, settings().drop_root)
+    write_drop(w, cfg.drop_root)
     return w
+
+
+def camera_connectors(decl) -> list[str]:
+    return [n for n in decl.connectors if n.startswith("camera_")]
+
+
+def ingest_cameras(lake: Lake) -> dict:
+    """Every camera connector (those configured: no catalogue URL, no broker here)."""
+    reports, failed = run_all(lake, camera_connectors(lake.decl))
+    assert not failed, failed
+    return reports
 
 
 def counts(lake, table: str) -> int:
@@ -44,7 +54,7 @@ def codes(row: dict) -> set[str]:
 
 
 def test_every_catalog_fault_is_quarantined_with_its_reason(lake, world):
-    ingest(feed_connectors("camera_"), lake)
+    ingest_cameras(lake)
     rows = quarantine(lake, "camera_catalog")
     by_device = {}
     for r in rows:
@@ -73,7 +83,7 @@ def test_every_catalog_fault_is_quarantined_with_its_reason(lake, world):
 
 
 def test_event_faults_quarantined_late_and_out_of_order_land(lake, world):
-    ingest(feed_connectors("camera_"), lake)
+    ingest_cameras(lake)
     rows = quarantine(lake, "camera_status")
     faults = [f for f in world.faults if f["source"] == "events"]
     by_key = {}
@@ -100,22 +110,22 @@ def test_event_faults_quarantined_late_and_out_of_order_land(lake, world):
 
 
 def test_rerun_adds_nothing(lake, world):
-    first = ingest(feed_connectors("camera_"), lake)
+    first = ingest_cameras(lake)
     before = {t: counts(lake, t) for t in ("key_areas", "camera_registry", "camera_catalog", "camera_status",
                                            "quarantine")}
-    second = ingest(feed_connectors("camera_"), lake)
+    second = ingest_cameras(lake)
     after = {t: counts(lake, t) for t in before}
     assert before == after
     assert all(r.landed == r.quarantined == 0 and r.units == 0 for r in second.values())
     assert first["camera_registry"].landed == len(world.registry)
 
 
-def test_http_catalogue_lands_like_the_drop_and_is_idempotent(lake, world, monkeypatch):
+def test_http_catalogue_lands_like_the_drop_and_is_idempotent(lake, world, cfg, decl):
     server, url = serve_catalog(world.catalog_pages)
-    monkeypatch.setenv("CITYHUB_CAMERA_CATALOG_HTTP_URL", url)
+    served = Lake(cfg.with_connector("camera_catalog_http", url=url), decl)
     try:
-        r1 = run("camera_catalog_http", lake, as_of=DAY)
-        r2 = run("camera_catalog_http", lake, as_of=DAY)
+        r1 = run(served, "camera_catalog_http", as_of=DAY)
+        r2 = run(served, "camera_catalog_http", as_of=DAY)
     finally:
         server.shutdown()
     n_faults = sum(1 for f in world.faults if f["source"] == "catalog")
@@ -123,7 +133,7 @@ def test_http_catalogue_lands_like_the_drop_and_is_idempotent(lake, world, monke
     assert r2.landed == 0 and r2.quarantined == 0
     assert counts(lake, "camera_catalog") == r1.landed
     # the file drop of the same fetch adds nothing new: same devices, same day
-    r3 = run("camera_catalog_drop", lake)
+    r3 = run(lake, "camera_catalog_drop")
     assert r3.landed == 0 and r3.already_landed == r1.landed
     # a second delivery of the same faults is recorded against its own source
     assert r3.quarantined == n_faults
@@ -131,8 +141,6 @@ def test_http_catalogue_lands_like_the_drop_and_is_idempotent(lake, world, monke
 
 
 def test_crash_between_quarantine_and_data_commit_replays_cleanly(lake, world, monkeypatch):
-    from hub.lake import Lake
-
     real = Lake.commit
     calls = Counter()
 
@@ -144,14 +152,14 @@ def test_crash_between_quarantine_and_data_commit_replays_cleanly(lake, world, m
 
     monkeypatch.setattr(Lake, "commit", crashing)
     with pytest.raises(RuntimeError):
-        run("camera_status_drop", lake)
+        run(lake, "camera_status_drop")
     monkeypatch.setattr(Lake, "commit", real)
     assert calls["quarantine"] == 1
     q_after_crash = counts(lake, "quarantine")
     assert q_after_crash > 0
     assert lake.snapshot_id("camera_status") is None  # nothing half-written
 
-    report = run("camera_status_drop", lake)
+    report = run(lake, "camera_status_drop")
     good = {e["event_id"] for e in world.events if "_raw" not in e}
     assert counts(lake, "camera_status") == len(good) == report.landed
     assert counts(lake, "quarantine") == q_after_crash  # the replay did not quarantine twice
@@ -160,16 +168,15 @@ def test_crash_between_quarantine_and_data_commit_replays_cleanly(lake, world, m
 def test_two_writers_landing_the_same_delivery_at_once_add_it_once(lake, world):
     """Two processes (say a retried Airflow task and a manual run) take the same
     files concurrently: the commit that loses the race re-checks against the
-    winner's rows instead of adding them again."""
+    winner's rows instead of adding them again. (Processes, not threads: what
+    matters is two writers that share nothing but the lake and its catalogue.)"""
     import os
     import subprocess
     import sys
 
-    from tests.conftest import REPO
-
-    cmd = [sys.executable, "-m", "hub.cli", "ingest", "camera_registry", "camera_status_drop"]
-    procs = [subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE) for _ in range(2)]
+    cmd = [sys.executable, "-m", "cityhub.cli.main", "ingest", "camera_registry", "camera_status_drop"]
+    procs = [subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read().decode()
     assert counts(lake, "camera_registry") == len(world.registry)
@@ -183,21 +190,21 @@ def test_a_rival_commit_between_check_and_commit_is_caught(lake, world, monkeypa
     """Deterministically: another writer lands the same rows after this batch was
     checked against the lake but before it commits. The commit must notice that
     the table moved, check again, and add nothing twice."""
-    import pipelines.landing as landing
+    from cityhub.pipelines.landing import commit as landing
 
     real_assess = landing.assess
     state = {"rival_done": False}
 
-    def assess_then_rival(lake_, batch, city):
-        a = real_assess(lake_, batch, city)
+    def assess_then_rival(lake_, batch):
+        a = real_assess(lake_, batch)
         if not state["rival_done"] and batch.dataset == "camera_registry":
             state["rival_done"] = True
-            rival = real_assess(lake_, batch, city)
+            rival = real_assess(lake_, batch)
             lake_.commit(batch.dataset, rival.rows, connector="rival", batch_id="rival")
         return a
 
     monkeypatch.setattr(landing, "assess", assess_then_rival)
-    report = run("camera_registry", lake)
+    report = run(lake, "camera_registry")
     assert state["rival_done"]
     assert counts(lake, "camera_registry") == len(world.registry)
     assert report.landed == 0 and report.already_landed == len(world.registry)

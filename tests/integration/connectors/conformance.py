@@ -3,17 +3,25 @@ delivered the way the real source delivers it (files in the drop folders, an HTT
 server on loopback, a Kafka topic), the faults that world injected, and which
 quarantine reasons each fault must produce.
 
-Every connector in ``schemas/connectors`` must have a delivery here: the suite
-fails for one that does not, so a new connector comes with its conformance data.
+Every declared connector must have a delivery: one here, or the sample files its
+declaration names (``conformance:``). The suite fails for a connector that has
+neither, so a new connector comes with its conformance data.
+
+Settings are built once: a delivery that puts its source somewhere (a URL, a topic,
+a database, the broker) returns the settings that reach it, and the suite builds
+its lake from those.
 """
 from __future__ import annotations
 
-import os
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable
+
+from cityhub.core.settings import Settings
+from cityhub.declarations import Declarations
 
 DAY = date(2026, 11, 22)
 
@@ -50,11 +58,27 @@ REASONS = {
 DRIFT = {"new_field": "new_fields", "missing_field": "missing_fields", "extra_column": "new_fields"}
 
 
+def reasons_of(fault: dict) -> set[str]:
+    """The reason codes that may stand for ``fault`` in quarantine (a declared
+    delivery names its reason; a simulated fault's kind maps to them)."""
+    return {fault["reason"]} if "reason" in fault else REASONS[fault["kind"]]
+
+
+def drift_of(fault: dict) -> str:
+    """The drift finding a ``drift`` fault must produce."""
+    return fault.get("finding") or DRIFT[fault["kind"]]
+
+
+Deliver = Callable[[Settings, "str | None"], "tuple[Settings, Callable[[], None]]"]
+
+
 @dataclass
 class Delivery:
-    deliver: Callable[[Path, str | None], Callable[[], None]]
-    """(drop root, Kafka bootstrap) -> sets the source up; returns a function that stops it."""
+    deliver: Deliver
+    """(the test's settings, Kafka bootstrap) -> sets the source up; returns the
+    settings that reach it and a function that stops it."""
     faults: list[dict]
+    """The fault manifest; deliver() may add the faults it injects itself."""
     needle: Callable[[dict], str | None]
     """A string that identifies the fault's item in a quarantine row (its key, raw text
     or source); None when the item has no identity left (a line cut short): such
@@ -64,17 +88,15 @@ class Delivery:
     kafka: bool = False
 
 
-def _set_env(**kv) -> Callable[[], None]:
-    for k, v in kv.items():
-        os.environ[k] = v
-    return lambda: [os.environ.pop(k, None) for k in kv]
+def _nothing() -> None:
+    return None
 
 
 # -- cameras ----------------------------------------------------------------------------
 
 
 def _camera_world(clean: bool):
-    from hub.simulator.cameras import SimConfig, generate
+    from cityhub_sim.cameras import SimConfig, generate
     return generate(SimConfig(cameras_per_county=30, key_areas_per_county=6, day=DAY,
                               fault_rate=0 if clean else 0.03, page_size=100))
 
@@ -87,7 +109,7 @@ def _camera_needle(http: bool) -> Callable[[dict], str | None]:
     return needle
 
 
-def _spoil_csv(path: Path, header: list[str], bad_rows: list[tuple[str, list[str]]]) -> list[dict]:
+def _spoil_csv(path: Path, bad_rows: list[tuple[str, list[str]]]) -> list[dict]:
     """Append faulty lines to a delivered CSV; returns their manifest entries."""
     faults, lines = [], []
     for i, (kind, values) in enumerate(bad_rows):
@@ -100,8 +122,8 @@ def _spoil_csv(path: Path, header: list[str], bad_rows: list[tuple[str, list[str
     return faults
 
 
-def cameras(name: str, clean: bool) -> Delivery:
-    from hub.simulator.cameras import publish_events, serve_catalog, write_drop
+def cameras(decl: Declarations, name: str, clean: bool) -> Delivery:
+    from cityhub_sim.cameras import publish_events, serve_catalog, write_drop
 
     w = _camera_world(clean)
     part = {"camera_key_areas": "key_areas", "camera_registry": "registry", "camera_catalog_drop": "catalog",
@@ -110,13 +132,11 @@ def cameras(name: str, clean: bool) -> Delivery:
            "camera_status_kafka": "events"}
     faults = [f for f in w.faults if f["source"] == src.get(name)]
 
-    spoiled: list[dict] = []
-
-    def deliver(drop: Path, bootstrap: str | None):
+    def deliver(cfg: Settings, bootstrap: str | None):
         if name in part:
-            paths = write_drop(w, drop, parts=(part[name],))[part[name]]
+            paths = write_drop(w, cfg.drop_root, parts=(part[name],))[part[name]]
             if not clean and name == "camera_registry":
-                spoiled.extend(_spoil_csv(paths[0], [], [
+                faults.extend(_spoil_csv(paths[0], [
                     ("csv_short_line", ["{key}", "x"]),
                     ("csv_bad_device_id", ["3714020000131{key}", "cam", "371402", "", "1920x1080", "116.3", "37.4",
                                            "o", "2020-01-01", "a"]),
@@ -124,59 +144,44 @@ def cameras(name: str, clean: bool) -> Delivery:
                                             "37.4", "o", "2020-01-01", "a"]),
                 ]))
             if not clean and name == "camera_key_areas":
-                spoiled.extend(_spoil_csv(paths[0], [], [
+                faults.extend(_spoil_csv(paths[0], [
                     ("csv_unknown_region", ["{key}", "area", "square", "371499", "116.3", "37.4"]),
                     ("csv_bad_longitude", ["{key}", "area", "square", "371402", "east", "37.4"]),
                     ("csv_short_line", ["{key}", "area"]),
                 ]))
-            return lambda: None
+            return cfg, _nothing
         if name == "camera_catalog_http":
             server, url = serve_catalog(w.catalog_pages)
-            stop = _set_env(CITYHUB_CAMERA_CATALOG_HTTP_URL=url)
-            return lambda: (stop(), server.shutdown())
+            return cfg.with_connector(name, url=url), server.shutdown
         topic = f"status-{uuid.uuid4().hex[:8]}"
         _topic(bootstrap, topic)
         publish_events(w.events, bootstrap, topic)
-        return _set_env(CITYHUB_CAMERA_STATUS_KAFKA_TOPIC=topic)
+        return _with_broker(cfg, bootstrap).with_connector(name, topic=topic), _nothing
 
-    d = Delivery(deliver, faults, _camera_needle(name.endswith("_http")), kafka=name.endswith("_kafka"))
-    d.faults = faults + spoiled  # filled in by deliver()
-    spoiled_ref = spoiled
-
-    class _Faults(list):
-        """The manifest, including faults deliver() adds to CSV drops."""
-        def __iter__(self):
-            return iter(faults + spoiled_ref)
-
-        def __len__(self):
-            return len(faults) + len(spoiled_ref)
-
-    d.faults = _Faults()
-    return d
+    return Delivery(deliver, faults, _camera_needle(name.endswith("_http")), kafka=name.endswith("_kafka"))
 
 
 # -- traffic ----------------------------------------------------------------------------
 
 
-def traffic(name: str, clean: bool) -> Delivery:
-    from hub.simulator import traffic as sim
+def traffic(decl: Declarations, name: str, clean: bool) -> Delivery:
+    from cityhub_sim import traffic as sim
 
     w = sim.generate(sim.TrafficConfig(intersections_per_county=30, fault_rate=0 if clean else 0.03, day=DAY))
     events = "events" in name
     faults = [f for f in w.faults if f["source"] == ("events" if events else "inventory")]
 
-    def deliver(drop: Path, bootstrap: str | None):
-        sim.write_drop(w, drop)  # the events need the inventory landed first
+    def deliver(cfg: Settings, bootstrap: str | None):
+        sim.write_drop(w, cfg.drop_root)  # the events need the inventory landed first
         if name == "traffic_intersections_http":
             server, url = sim.serve_inventory(w, fail_every=4)  # every 4th request a 503: retried
-            stop = _set_env(CITYHUB_TRAFFIC_INTERSECTIONS_HTTP_URL=url)
-            return lambda: (stop(), server.shutdown())
+            return cfg.with_connector(name, url=url), server.shutdown
         if name == "traffic_signal_events_kafka":
             topic = f"signals-{uuid.uuid4().hex[:8]}"
             _topic(bootstrap, topic)
             sim.publish_events(w, bootstrap, topic)
-            return _set_env(CITYHUB_TRAFFIC_SIGNAL_EVENTS_KAFKA_TOPIC=topic)
-        return lambda: None
+            return _with_broker(cfg, bootstrap).with_connector(name, topic=topic), _nothing
+        return cfg, _nothing
 
     def needle(f: dict) -> str | None:
         if f["kind"] == "missing_id":
@@ -190,8 +195,8 @@ def traffic(name: str, clean: bool) -> Delivery:
 # -- medical ----------------------------------------------------------------------------
 
 
-def medical(name: str, clean: bool) -> Delivery:
-    from hub.simulator import medical as sim
+def medical(decl: Declarations, name: str, clean: bool) -> Delivery:
+    from cityhub_sim import medical as sim
 
     w = sim.generate(sim.MedicalConfig(institutions_per_county=100, days=2, start=DAY,
                                        fault_rate=0 if clean else 0.03))
@@ -201,13 +206,12 @@ def medical(name: str, clean: bool) -> Delivery:
         faults = [f for f in w.faults if f["source"] == "registry"
                   and not (name.endswith("_http") and f["kind"] == "truncated_bundle")]
 
-    def deliver(drop: Path, bootstrap: str | None):
-        sim.write_drop(w, drop)
+    def deliver(cfg: Settings, bootstrap: str | None):
+        sim.write_drop(w, cfg.drop_root)
         if name == "medical_institutions_http":
             server, url = sim.serve_registry(w, fail_every=5)
-            stop = _set_env(CITYHUB_MEDICAL_INSTITUTIONS_HTTP_URL=url)
-            return lambda: (stop(), server.shutdown())
-        return lambda: None
+            return cfg.with_connector(name, url=url), server.shutdown
+        return cfg, _nothing
 
     def needle(f: dict) -> str:
         return f"_b{f['key']:04d}.json" if isinstance(f["key"], int) else str(f["key"])
@@ -219,15 +223,15 @@ def medical(name: str, clean: bool) -> Delivery:
 # -- social security ----------------------------------------------------------------------
 
 
-def social_security(name: str, clean: bool) -> Delivery:
-    from hub.simulator import social_security as sim
+def social_security(decl: Declarations, name: str, clean: bool) -> Delivery:
+    from cityhub_sim import social_security as sim
 
     w = sim.generate(sim.SocialSecurityConfig(start=DAY, days=4, records_per_day=400,
                                               fault_rate=0 if clean else 0.04))
 
-    def deliver(drop: Path, bootstrap: str | None):
-        sim.write_drop(w, drop)
-        return lambda: None
+    def deliver(cfg: Settings, bootstrap: str | None):
+        sim.write_drop(w, cfg.drop_root)
+        return cfg, _nothing
 
     return Delivery(deliver, w.faults, lambda f: str(f["key"]))
 
@@ -235,15 +239,13 @@ def social_security(name: str, clean: bool) -> Delivery:
 # -- the example SQL feed (docs/connectors.md) -----------------------------------------------
 
 
-def bus_stops(name: str, clean: bool) -> Delivery:
+def bus_stops(decl: Declarations, name: str, clean: bool) -> Delivery:
     """A transit company's SQLite database with a stop_boards table."""
     import random
     import sqlite3
 
-    from hub.regions import city
-
     rng = random.Random(7)
-    counties = list(city("371400").counties)
+    counties = list(decl.city("371400").counties)
     rows, faults = [], []
     for i in range(600):
         rows.append((f"BS{i:05d}", f"站{i}", rng.choice(counties), int(rng.random() < 0.4), rng.randint(1, 12),
@@ -262,7 +264,8 @@ def bus_stops(name: str, clean: bool) -> Delivery:
             rows.append(tuple(row))
             faults.append({"source": "sql", "kind": kind, "key": sid, "expect": "quarantine"})
 
-    def deliver(drop: Path, bootstrap: str | None):
+    def deliver(cfg: Settings, bootstrap: str | None):
+        drop = cfg.drop_root
         drop.mkdir(parents=True, exist_ok=True)
         db = drop / f"transit-{uuid.uuid4().hex[:6]}.db"
         con = sqlite3.connect(db)
@@ -271,23 +274,64 @@ def bus_stops(name: str, clean: bool) -> Delivery:
         con.executemany("INSERT INTO stop_boards VALUES (?, ?, ?, ?, ?, ?)", rows)
         con.commit()
         con.close()
-        return _set_env(CITYHUB_BUS_STOP_BOARDS_SQL_URL=f"sqlite:///{db}")
+        return cfg.with_connector(name, url=f"sqlite:///{db}"), _nothing
 
     return Delivery(deliver, faults, lambda f: str(f["key"]))
 
 
+# -- a delivery the declaration names (sample files, no Python) --------------------------------
+
+
+def declared(decl: Declarations, name: str, clean: bool) -> Delivery:
+    """The sample files of the connector's ``conformance`` declaration, copied into its
+    drop folder, after the clean deliveries of the connectors it names in ``before``."""
+    from cityhub.connectors.sources.file_drop import folder
+
+    spec = decl.connector(name)
+    conf = spec.conformance
+    samples = decl.root / "connectors"
+    faults = [] if clean else (
+        [{"source": "declared", "kind": r.reason, "reason": r.reason, "key": r.item, "expect": "quarantine"}
+         for r in conf.faulty.quarantine]
+        + [{"source": "declared", "kind": d, "finding": d, "key": None, "expect": "drift"} for d in conf.faulty.drift])
+
+    def deliver(cfg: Settings, bootstrap: str | None):
+        stops = []
+        for b in conf.before:  # their clean deliveries, declared or simulated
+            cfg, stop = delivery(decl, b, clean=True).deliver(cfg, bootstrap)
+            stops.append(stop)
+        files = conf.clean if clean else conf.faulty.files
+        into = folder(spec, cfg)
+        into.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(samples / f, into / Path(f).name)
+        return cfg, lambda: [stop() for stop in stops]
+
+    return Delivery(deliver, faults, lambda f: f["key"], before=list(conf.before))
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+
+
 def _topic(bootstrap: str | None, topic: str) -> None:
-    from connectors.kafka_admin import ensure_topic
+    from cityhub.connectors.sources.kafka import ensure_topic
     assert bootstrap, "a Kafka connector needs the broker fixture"
     ensure_topic(bootstrap, topic, partitions=2)
+
+
+def _with_broker(cfg: Settings, bootstrap: str | None) -> Settings:
+    return cfg.model_copy(update={"kafka_bootstrap": bootstrap})
 
 
 FEEDS = {"camera_": cameras, "traffic_": traffic, "medical_": medical, "social_security_": social_security,
          "bus_stop_boards_": bus_stops}
 
 
-def delivery(name: str, clean: bool = False) -> Delivery:
+def delivery(decl: Declarations, name: str, clean: bool = False) -> Delivery:
+    if decl.connector(name).conformance is not None:
+        return declared(decl, name, clean)
     for prefix, make in FEEDS.items():
         if name.startswith(prefix):
-            return make(name, clean)
-    raise LookupError(f"connector {name} has no conformance delivery in tests/conformance.py")
+            return make(decl, name, clean)
+    raise LookupError(f"connector {name} has no conformance delivery: declare its sample files "
+                      f"(conformance:) or add one to tests/integration/connectors/conformance.py")
