@@ -8,16 +8,18 @@ then reads back what it stored with ``airflow dags list -o json`` and
 does not put the checkout on ``PYTHONPATH``: what the DAG files import comes from the
 ``airflow`` executable's own environment (the dev venv, or a venv with the wheel).
 
-``airflow db migrate`` takes seconds, so it runs once per test session
-(``template_db``); every parse works on its own copy of that DB.
+``airflow db migrate`` takes seconds, so it runs once per test run (``template_db``,
+shared by pytest-xdist workers too); every parse works on its own copy of that DB.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,24 +51,42 @@ def airflow_env(home: Path, dags_folder: Path, bin_dir: Path, **extra: str) -> d
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-4000:]}")
     return proc
 
 
-def template_db(base: Path, airflow: list[str]) -> Path:
-    """A migrated, empty Airflow metadata DB under ``base`` (the session's temporary
-    folder), made once per test session with the ``airflow`` command."""
-    home = base / "airflow-template"
+def shared_root(tmp_path_factory) -> Path:
+    """The test run's temporary folder, shared by all pytest-xdist workers of the run."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def exclusive(lock: Path):
+    """Hold ``lock`` (a file) exclusively: one worker makes what the others then reuse."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def template_db(tmp_path_factory, airflow: list[str]) -> Path:
+    """A migrated, empty Airflow metadata DB, made once per test run with the ``airflow`` command."""
+    root = shared_root(tmp_path_factory)
+    home = root / "airflow-template"
     db = home / "airflow.db"
-    if not db.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        empty = base / "airflow-template-dags"
-        empty.mkdir(exist_ok=True)
-        _run([*airflow, "db", "migrate"], airflow_env(home, empty, Path(airflow[0]).parent), cwd=base)
-        assert db.exists(), f"airflow db migrate made no {db}"
+    with exclusive(root / "airflow-template.lock"):
+        if not (home / "ready").exists():
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir(parents=True)
+            empty = home / "no-dags"
+            empty.mkdir()
+            _run([*airflow, "db", "migrate"], airflow_env(home, empty, Path(airflow[0]).parent), cwd=home)
+            assert db.exists(), f"airflow db migrate made no {db}"
+            (home / "ready").touch()
     return db
 
 

@@ -25,7 +25,7 @@ BROKEN = "camera_registry"
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory) -> Path:
-    return template_db(tmp_path_factory.getbasetemp(), AIRFLOW)
+    return template_db(tmp_path_factory, AIRFLOW)
 
 
 def expected_dag_ids(decl) -> set[str]:

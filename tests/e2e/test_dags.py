@@ -93,10 +93,9 @@ def _xcom(dr, task_id: str):
 
 
 def _asset_events(name: str) -> int:
-    from sqlalchemy import func, select
-
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import func, select
 
     with create_session() as session:
         return session.scalar(select(func.count()).select_from(AssetEvent)
@@ -105,10 +104,9 @@ def _asset_events(name: str) -> int:
 
 
 def _queued_by_assets(dag_id: str) -> int:
-    from sqlalchemy import func, select
-
     from airflow.models.asset import AssetDagRunQueue
     from airflow.utils.session import create_session
+    from sqlalchemy import func, select
 
     with create_session() as session:
         return session.scalar(select(func.count()).select_from(AssetDagRunQueue)

@@ -1,5 +1,6 @@
-"""``cityhub serve``: every worker takes its share of connections, and a worker
-that dies is started again while the others keep answering."""
+"""``cityhub serve``: every worker takes its share of connections, a worker that
+dies is started again while the others keep answering, and an admin's catalogue
+change made through one worker reaches every worker within the catalogue's TTL."""
 from __future__ import annotations
 
 import os
@@ -10,8 +11,10 @@ import time
 import httpx
 import psutil
 
+from cityhub.access.catalogue import TTL_S
 from cityhub.api.serve import wait_ready
 from tests.conftest import free_port, serving
+from tests.support import auth, token
 
 
 def _workers(pid: int) -> list[psutil.Process]:
@@ -56,3 +59,28 @@ def test_connections_spread_over_workers_and_a_dead_worker_comes_back(hub_home):
         assert len(alive) == 2, "the supervisor did not start the dead worker again"
         wait_ready(base)
         assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+def _fresh(base: str, n: int, method: str, path: str, **kw) -> list[httpx.Response]:
+    """``n`` requests, each on a new connection (spread over the workers by SO_REUSEPORT)."""
+    out = []
+    for _ in range(n):
+        with httpx.Client(base_url=base, timeout=30) as c:
+            out.append(c.request(method, path, **kw))
+    return out
+
+
+def test_a_catalogue_change_reaches_every_worker(api_server, cfg, decl):
+    h = auth(token(cfg, decl, "city-admin", "admin"))
+    url = "/v1/catalog/categories/ps.parking_lots"
+    # every worker reads (and caches) the catalogue without the category
+    assert {r.status_code for r in _fresh(api_server, 24, "GET", url, headers=h)} == {404}
+    new = {"id": "ps.parking_lots", "name_zh": "公共停车场", "name_en": "Public car parks", "owner": "public_security",
+           "share_type": "unconditional", "open_type": "unconditional", "update_cycle": "daily",
+           "fields": [{"name": "lot_id"}, {"name": "spaces", "type": "int64"}]}
+    r = httpx.put(f"{api_server}{url}", headers=h, json=new, timeout=30)
+    assert r.status_code == 201, r.text
+    time.sleep(TTL_S + 0.1)  # API workers re-read the catalogue within its TTL
+    got = _fresh(api_server, 24, "GET", url, headers=h)
+    assert {r.status_code for r in got} == {200}, [r.text for r in got if r.status_code != 200]
+    assert all([f["name"] for f in r.json()["fields"]] == ["lot_id", "spaces"] for r in got)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from cityhub.access import audit, catalogue
 from cityhub.access.catalogue import Catalogue
@@ -27,6 +28,7 @@ class Hub:
     decl: Declarations
     lake: Lake
     snapshots: SnapshotCache
+    limiter: SlidingWindowCounterRateLimiter
 
     @property
     def city(self) -> City:

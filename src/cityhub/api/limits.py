@@ -12,7 +12,6 @@ hosts. The check is async: it runs on the event loop without a thread hop.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
 from fastapi import Request
 from limits import parse
@@ -25,10 +24,10 @@ from cityhub.core.errors import Unauthorized
 from cityhub.core.settings import Settings
 
 
-@lru_cache(maxsize=4)
 def limiter(storage: str) -> SlidingWindowCounterRateLimiter:
-    """The async variant of the configured storage (``memory://`` becomes
-    ``async+memory://``): the check runs on the event loop, not in a thread."""
+    """A limiter over the configured storage, in its async variant (``memory://`` becomes
+    ``async+memory://``): the check runs on the event loop, not in a thread. One per app,
+    made by the app factory, so that two apps in one process do not share counts."""
     return SlidingWindowCounterRateLimiter(storage_from_string(storage if storage.startswith("async+") else f"async+{storage}"))
 
 
@@ -49,7 +48,7 @@ async def rate_limit(request: Request) -> None:
         key, rule = f"addr:{request.client.host if request.client else '?'}", parse(cfg.open_rate_limit)
     else:
         rule = parse(cfg.rate_limit)
-    lim = limiter(cfg.rate_limit_storage)
+    lim = request.app.state.hub.limiter
     if not await lim.hit(rule, key):
         reset, _ = await lim.get_window_stats(rule, key)
         wait = max(1, int(reset - time.time()))

@@ -2,7 +2,6 @@
 one router per resource."""
 from __future__ import annotations
 
-import gc
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -27,17 +26,15 @@ def create_app(cfg: Settings | None = None, decl: Declarations | None = None) ->
     decl.city(cfg.city)  # an undeclared city fails here, not on the first request
     lake = Lake(cfg, decl)
 
+    rate_limiter = limiter(cfg.rate_limit_storage)  # a storage that cannot work fails here, not per request
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        """Per worker, before the first request: few threads for the sync routes (a page
-        is ~1 ms of Python holding the GIL; 40 threads contending for it cost more CPU
-        than the pages, and stretched the slowest 1%), and the objects of start-up
-        frozen out of the garbage collector's full passes."""
+        """Before the first request: few threads for the sync routes (a page is ~1 ms of
+        Python holding the GIL; 40 threads contending for it cost more CPU than the pages,
+        and stretched the slowest 1%). The serving process tunes its garbage collector
+        itself (``cityhub.api.serve``)."""
         anyio.to_thread.current_default_thread_limiter().total_tokens = cfg.api_threads
-        limiter(cfg.rate_limit_storage)  # a storage that cannot work fails here, not per request
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(10_000, 20, 20)  # a page allocates thousands of small objects: collect less often
         yield
 
     app = FastAPI(
@@ -47,7 +44,7 @@ def create_app(cfg: Settings | None = None, decl: Declarations | None = None) ->
         description="City-brain data-sharing hub: shared sector data for county apps and "
                     "DB37/T 3890.1 indicator values with their evidence for the scoring layer.",
     )
-    app.state.hub = Hub(cfg=cfg, decl=decl, lake=lake, snapshots=SnapshotCache(lake))
+    app.state.hub = Hub(cfg=cfg, decl=decl, lake=lake, snapshots=SnapshotCache(lake), limiter=rate_limiter)
     install(app)
     for module in ROUTERS:
         app.include_router(module.router)

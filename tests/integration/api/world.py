@@ -14,7 +14,6 @@ DAY = date(2026, 11, 22)
 CITY, QIHE, DECHENG = "371400", "371425", "371402"
 SSR = "/v1/datasets/social_security_records"
 
-
 CAMERA_PARTS = {"key_areas": "camera_key_areas", "registry": "camera_registry", "catalog": "camera_catalog_drop",
                 "status": "camera_status_drop"}
 """The parts of the camera platform's file drop, and the connector that lands each."""

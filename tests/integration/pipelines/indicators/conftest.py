@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from .cameras import AREAS, EVENTS, REGISTRY, catalogue_page, ingest_cameras, write_status
+from tests.integration.pipelines.indicators.cameras import (AREAS, EVENTS, REGISTRY, catalogue_page, ingest_cameras,
+                                                             write_status)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from cityhub.core.time import now_cst
 from cityhub.pipelines.indicators.engine import compute, evaluate, latest
 from cityhub.pipelines.indicators.periods import period
 
-from .cameras import LATER_EVENTS, ingest_cameras, write_status
+from tests.integration.pipelines.indicators.cameras import LATER_EVENTS, ingest_cameras, write_status
 
 DAY = date(2026, 11, 22)
 

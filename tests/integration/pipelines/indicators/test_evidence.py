@@ -10,7 +10,7 @@ from cityhub.core.errors import InvalidRequest, NotFound
 from cityhub.pipelines.indicators.engine import compute
 from cityhub.pipelines.indicators.evidence import evidence
 
-from .cameras import LATER_EVENTS, ingest_cameras, write_status
+from tests.integration.pipelines.indicators.cameras import LATER_EVENTS, ingest_cameras, write_status
 
 DAY = date(2026, 11, 22)
 C1, C2, C5 = "37140200001310000001", "37140200001310000002", "37142500001310000005"
