@@ -49,7 +49,7 @@ def simulate_cameras(
     except (CityHubError, ValueError) as e:
         fail(str(e))
     paths = cameras.write_drop(world, out or cfg.drop_root)
-    console.print(f"{len(world.registry)} cameras, {len(world.key_areas)} key areas, "
+    console().print(f"{len(world.registry)} cameras, {len(world.key_areas)} key areas, "
                   f"{len(world.catalog_pages)} catalogue pages, {len(world.events)} events, "
                   f"{len(world.faults)} injected faults -> {paths['faults'][0].parent}")
     if kafka:
@@ -58,10 +58,10 @@ def simulate_cameras(
         topic = topic_of(c.decl.connector("camera_status_kafka"), cfg)
         ensure_topic(cfg.kafka_bootstrap, topic)
         n = cameras.publish_events(world.events, cfg.kafka_bootstrap, topic)
-        console.print(f"published {n} events to {topic}")
+        console().print(f"published {n} events to {topic}")
     if serve_catalog:
         server, url = cameras.serve_catalog(world.catalog_pages, port=port)
-        console.print(f"serving the catalogue at {url}/catalog?page=1 (Ctrl-C to stop)")
+        console().print(f"serving the catalogue at {url}/catalog?page=1 (Ctrl-C to stop)")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -83,13 +83,13 @@ def run(ctx: typer.Context, seed: int = 1, day: Optional[str] = typer.Option(Non
 
         result = demo.run(lake, the_day, seed=seed, progress=step)
         prog.update(task, description="demo data ready", completed=10)
-    console.print(run_table(result.reports))
+    console().print(run_table(result.reports))
     token = next(v for k, v in result.tokens.items() if k.startswith("demo-county"))
     base = f"http://{cfg.api_host}:{cfg.api_port}"
-    console.print(f"\n{result.indicators} indicator values computed for {the_day}. Try:\n")
-    console.print(f"  curl -s -H 'Authorization: Bearer {token}' '{base}/v1/datasets/camera_registry/records?limit=2'\n",
+    console().print(f"\n{result.indicators} indicator values computed for {the_day}. Try:\n")
+    console().print(f"  curl -s -H 'Authorization: Bearer {token}' '{base}/v1/datasets/camera_registry/records?limit=2'\n",
                   soft_wrap=True)
-    console.print(f"  curl -s -H 'Authorization: Bearer {result.tokens['demo-scoring']}' "
+    console().print(f"  curl -s -H 'Authorization: Bearer {result.tokens['demo-scoring']}' "
                   f"'{base}/v1/indicators?region={cfg.city}&code=5'\n", soft_wrap=True)
     if serve:
         # keeps today's "now" values within seconds of new data (Airflow does this in production)

@@ -27,7 +27,7 @@ def catalog_load(ctx: typer.Context,
     except DeclarationError as e:
         fail(e.detail)
     deps, cats = catalogue.load(c.cfg, c.decl, replace=replace, declared=declared)
-    console.print(f"loaded {deps} departments and {cats} categories")
+    console().print(f"loaded {deps} departments and {cats} categories")
 
 
 @app.command("list")
@@ -38,4 +38,4 @@ def catalog_list(ctx: typer.Context):
     for cat in catalogue.current(c.cfg, c.decl).categories.values():
         t.add_row(cat.id, cat.name_zh, cat.owner, cat.share_type, cat.open_type, cat.update_cycle,
                   "yes" if cat.credit else "", ", ".join(cat.datasets) or "[dim]no feed[/dim]")
-    console.print(t)
+    console().print(t)

@@ -57,7 +57,7 @@ def clients_list(ctx: typer.Context):
     for c in clients.list_clients(obtain(ctx).cfg):
         table.add_row(c["name"], c["id"], c["role"], c["region"] or "", c["department"] or "", str(c["disabled"]),
                       str(c["created_at"]))
-    console.print(table)
+    console().print(table)
 
 
 @app.command("disable")
@@ -67,4 +67,4 @@ def clients_disable(ctx: typer.Context, name: str):
         clients.set_disabled(obtain(ctx).cfg, name, True)
     except CityHubError as e:
         fail(e.detail)
-    console.print(f"client {name} disabled")
+    console().print(f"client {name} disabled")

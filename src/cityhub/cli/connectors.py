@@ -26,7 +26,7 @@ def connectors_list(ctx: typer.Context):
                       spec.schedule, f"{spec.freshness_hours:g} h")
     for name, problems in decl.broken("connector").items():
         table.add_row(f"[red]{name}[/red]", "", "", "", "", f"[red]broken: {problems[0]}[/red]")
-    console.print(table)
+    console().print(table)
 
 
 @app.command("status")
@@ -42,7 +42,7 @@ def connectors_status(ctx: typer.Context, as_json: bool = typer.Option(False, "-
         table.add_row(r["connector"], str(r["last_run"] or "never")[:19], r["result"][:60], str(r["landed"]),
                       str(r["quarantined"]), str(r["lag"] if r["lag"] is not None else "-"),
                       str(r["last_data"] or "-")[:19], fresh, drift_note(r["drift"]))
-    console.print(table)
+    console().print(table)
 
 
 @app.command("test")
@@ -54,18 +54,18 @@ def connectors_test(ctx: typer.Context, name: str,
     except CityHubError as e:
         fail(e.detail)
     rows = assessment.rows
-    console.print(f"[bold]{name}[/bold] on {sample}: {rows.num_rows} row(s) would land, "
+    console().print(f"[bold]{name}[/bold] on {sample}: {rows.num_rows} row(s) would land, "
                   f"{len(assessment.quarantine)} would be quarantined, "
                   f"{assessment.report.already_landed} already landed")
     if drift:
-        console.print(f"schema drift: {json.dumps(drift.as_dict(), ensure_ascii=False)}")
+        console().print(f"schema drift: {json.dumps(drift.as_dict(), ensure_ascii=False)}")
     if rows.num_rows:
         preview = Table(*rows.column_names[:8])
         for r in rows.slice(0, 5).to_pylist():
             preview.add_row(*[str(r[c]) for c in rows.column_names[:8]])
-        console.print(preview)
+        console().print(preview)
     if assessment.quarantine:
         q = Table("source", "key", "reason")
         for r in assessment.quarantine[:50]:
             q.add_row(r["source"], str(r["record_key"] or ""), r["reason"])
-        console.print(q)
+        console().print(q)

@@ -13,11 +13,14 @@ from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations, load
 from cityhub.lake import Lake
 
-console = Console()
+def console() -> Console:
+    """Rich's console for what is printed now: made at the time, so it takes the width
+    (``COLUMNS``, the terminal) of this invocation, not of the first one in the process."""
+    return Console()
 
 
 def fail(msg: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {msg}")
+    console().print(f"[red]error:[/red] {msg}")
     raise typer.Exit(code)
 
 

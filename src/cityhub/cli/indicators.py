@@ -25,20 +25,20 @@ def indicators_compute(
     with progress() as prog:
         prog.add_task("computing indicators", total=None)
         rows = compute(lake, date.fromisoformat(day) if day else now_cst().date(), code or None)
-    console.print(indicator_table(rows))
+    console().print(indicator_table(rows))
 
 
 @app.command("watch")
 def indicators_watch(ctx: typer.Context,
                      interval: float = typer.Option(10.0, help="seconds between checks for new data")):
     """Recompute today's "now" values whenever an input dataset gets new data."""
-    console.print(f"watching the indicator inputs every {interval:g}s (Ctrl-C to stop)")
+    console().print(f"watching the indicator inputs every {interval:g}s (Ctrl-C to stop)")
     watch(obtain(ctx).lake, interval,
-          on_refresh=lambda seen: console.print(f"recomputed now: {sum(1 for v in seen.values() if v)} inputs"))
+          on_refresh=lambda seen: console().print(f"recomputed now: {sum(1 for v in seen.values() if v)} inputs"))
 
 
 @app.command("show")
 def indicators_show(ctx: typer.Context, code: Optional[str] = None, region: Optional[str] = None,
                     period: Optional[str] = None):
     """The latest stored values."""
-    console.print(indicator_table(latest(obtain(ctx).lake, code=code, region=region, period_label=period)))
+    console().print(indicator_table(latest(obtain(ctx).lake, code=code, region=region, period_label=period)))

@@ -35,14 +35,14 @@ def check_command(ctx: typer.Context):
     problems = check(c.cfg, c.decl)
     d = c.decl
     if not problems:
-        console.print(f"[green]ok[/green]: {len(d.contracts)} contracts, {len(d.connectors)} connectors, "
+        console().print(f"[green]ok[/green]: {len(d.contracts)} contracts, {len(d.connectors)} connectors, "
                       f"{len(d.indicators)} indicators, {len(d.cities)} cities, "
                       f"{len(d.catalogue.categories)} catalogue categories in {d.root}")
         return
     for file, found in by_file(problems).items():
-        console.print(f"[red]{file}[/red]", highlight=False)
+        console().print(f"[red]{file}[/red]", highlight=False)
         for p in found:
-            console.print(f"  {p}", highlight=False, soft_wrap=True)
+            console().print(f"  {p}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -61,7 +61,7 @@ def ingest(
     with progress() as prog:
         prog.add_task("ingesting", total=None)
         reports, failed = run_all(lake, names or None, as_of=date.fromisoformat(as_of) if as_of else None)
-    console.print(run_table(reports, failed))
+    console().print(run_table(reports, failed))
     if failed:
         raise typer.Exit(1)
 

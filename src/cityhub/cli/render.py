@@ -9,7 +9,7 @@ from cityhub.cli.context import console
 
 def progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+                    console=console(), transient=False)
 
 
 def drift_note(drift: dict | None) -> str:
