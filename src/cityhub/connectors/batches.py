@@ -16,14 +16,14 @@ from cityhub.declarations.contracts import Contract
 
 
 def _batch(spec: ConnectorSpec, contract: Contract, decoded: Decoded, batch_id: str, state: dict | None,
-           as_of: date | None) -> tuple[Batch, DriftFindings]:
+           as_of: date | None) -> tuple[Batch[Contract], DriftFindings]:
     text, reasons, drift = to_text(spec, contract, decoded, as_of if spec.as_of != "none" else None)
     return Batch(connector=spec.name, contract=contract, batch_id=batch_id, text=text, sources=decoded.sources,
                  raw=decoded.raw, rejects=decoded.rejects, state=state, row_reasons=reasons), drift
 
 
 def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
-               workers: int | None = None) -> tuple[Batch, DriftFindings]:
+               workers: int | None = None) -> tuple[Batch[Contract], DriftFindings]:
     """The batch one unit lands as, with the state that marks it taken (``workers``:
     processes for parsing a large catalogue fetch)."""
     decoded = formats.decode(spec, unit.payloads, workers)
@@ -38,7 +38,7 @@ def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
 
 
 def lines_batch(spec: ConnectorSpec, contract: Contract, values: list[bytes], sources: list[str], batch_id: str,
-                state: dict, as_of: date | None) -> tuple[Batch, DriftFindings]:
+                state: dict, as_of: date | None) -> tuple[Batch[Contract], DriftFindings]:
     """A batch of messages (Kafka), one JSON record each."""
     decoded = decode_lines(values, sources, formats.source_fields(spec))
     return _batch(spec, contract, decoded, batch_id, state, as_of)

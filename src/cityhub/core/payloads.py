@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
-if TYPE_CHECKING:  # annotation only: the core does not depend on the declarations
-    from cityhub.declarations.contracts import Contract
+
+class Named(Protocol):
+    name: str
+
+
+C = TypeVar("C", bound=Named)
+"""The contract type (``cityhub.declarations.contracts.Contract``): the core names no layer above it."""
 
 
 @dataclass
@@ -36,10 +41,10 @@ class Reject:
 
 
 @dataclass
-class Batch:
+class Batch(Generic[C]):
     """One unit of a connector's input, as text columns named after the contract's fields."""
     connector: str
-    contract: Contract
+    contract: C
     batch_id: str
     text: pa.Table
     """One row per item, string columns named as the contract's fields."""

@@ -51,25 +51,19 @@ class Declarations:
     # -- lookups that say what is known ------------------------------------------------
 
     def contract(self, name: str) -> Contract:
-        try:
-            return self.contracts[name]
-        except KeyError:
-            raise NotFound(f"no contract named {name!r}{self._why('contract', name)} "
-                           f"(known: {names(sorted(self.contracts))})") from None
+        return self._lookup("contract", self.contracts, name)
 
     def connector(self, name: str) -> ConnectorSpec:
-        try:
-            return self.connectors[name]
-        except KeyError:
-            raise NotFound(f"no connector {name!r}{self._why('connector', name)} "
-                           f"(declared: {names(list(self.connectors))})") from None
+        return self._lookup("connector", self.connectors, name)
 
     def indicator(self, code: str) -> Indicator:
+        return self._lookup("indicator", self.indicators, code)
+
+    def _lookup(self, kind: str, table: dict, name: str):
         try:
-            return self.indicators[code]
+            return table[name]
         except KeyError:
-            raise NotFound(f"no indicator {code!r}{self._why('indicator', code)} "
-                           f"(declared: {names(list(self.indicators))})") from None
+            raise NotFound(f"no {kind} {name!r}{self._why(kind, name)} (declared: {names(sorted(table))})") from None
 
     def city(self, code: str) -> City:
         """The declared city ``code`` (``37xx00``); a clear error for anything else."""

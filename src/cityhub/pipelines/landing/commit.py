@@ -94,7 +94,7 @@ class Assessment:
     """The dataset's snapshot the rows were checked against."""
 
 
-def assess(lake: Lake, batch: Batch) -> Assessment:
+def assess(lake: Lake, batch: Batch[Contract]) -> Assessment:
     """Type, validate and de-duplicate ``batch`` against itself and the lake;
     commit nothing (``cityhub connectors test`` shows this as a dry run)."""
     c = batch.contract
@@ -161,7 +161,7 @@ def assess(lake: Lake, batch: Batch) -> Assessment:
     return Assessment(rows=rows, quarantine=q_rows, report=report, snapshot_id=checked_against)
 
 
-def land(lake: Lake, batch: Batch, attempts: int = 10) -> LandReport:
+def land(lake: Lake, batch: Batch[Contract], attempts: int = 10) -> LandReport:
     """Validate and commit ``batch``; see the module docstring for the guarantees.
     When another writer of the same dataset commits in between, the batch is
     assessed again against what it landed, so two connectors landing the same
@@ -196,7 +196,7 @@ class _Clock:
         self.t = now
 
 
-def _commit_quarantine(lake: Lake, batch: Batch, q_rows: list[dict]) -> None:
+def _commit_quarantine(lake: Lake, batch: Batch[Contract], q_rows: list[dict]) -> None:
     if not q_rows:
         return
     at = now_cst()
