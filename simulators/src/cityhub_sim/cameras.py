@@ -39,6 +39,8 @@ from cityhub_sim.common import publish, serve_http, unknown_county_code, write_a
 @dataclass
 class SimConfig:
     city: str = "371400"
+    declarations: Path | None = None
+    """Where the city is declared (default: the declarations installed with the hub)."""
     seed: int = 1
     day: date = date(2026, 11, 22)
     cameras_per_county: int = 400
@@ -648,7 +650,7 @@ def generate(cfg: SimConfig) -> CameraWorld:
 
 
 def _generate(cfg: SimConfig) -> CameraWorld:
-    c = get_city(cfg.city)
+    c = get_city(cfg.city, cfg.declarations)
     srng = random.Random(f"cameras/{c.code}/{cfg.seed}")
     drng = random.Random(f"cameras/{c.code}/{cfg.seed}/{cfg.day.isoformat()}")
     centres = _county_centres(c)

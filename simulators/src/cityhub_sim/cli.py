@@ -43,7 +43,7 @@ def simulate_cameras(
     c = obtain(ctx)
     cfg = c.cfg
     try:
-        sim = cameras.SimConfig(city=city or cfg.city, seed=seed, day=date.fromisoformat(day) if day else _yesterday(),
+        sim = cameras.SimConfig(city=city or cfg.city, declarations=cfg.declarations, seed=seed, day=date.fromisoformat(day) if day else _yesterday(),
                                 cameras_per_county=cameras_per_county, fault_rate=fault_rate, encoding=encoding)
         world = cameras.generate(sim)
     except (CityHubError, ValueError) as e:

@@ -16,13 +16,14 @@ from cityhub.declarations import load
 from cityhub.declarations.regions import City
 
 
-def city(code: str) -> City:
-    """A city declared with the installed hub (the simulators' worlds are per city)."""
-    return load().city(code)
+def city(code: str, declarations: Path | None = None) -> City:
+    """A declared city (the simulators' worlds are per city); ``declarations``: a folder
+    like ``schemas/`` (default: the declarations installed with the hub)."""
+    return load(declarations).city(code)
 
 
-def cities() -> dict[str, City]:
-    return load().cities
+def cities(declarations: Path | None = None) -> dict[str, City]:
+    return load(declarations).cities
 
 
 def write_atomic(path: Path, data: bytes) -> Path:

@@ -38,7 +38,7 @@ def run(lake: Lake, day: date, seed: int = 1, progress: Callable[[str], None] | 
 
     out = DemoResult(day=day)
     step(f"simulating {day} for city {cfg.city}")
-    world = cameras.generate(cameras.SimConfig(city=cfg.city, seed=seed, day=day))
+    world = cameras.generate(cameras.SimConfig(city=cfg.city, declarations=cfg.declarations, seed=seed, day=day))
     use_kafka = bool(cfg.kafka_bootstrap)
     cameras.write_drop(world, cfg.drop_root, parts=("key_areas", "registry") + (() if use_kafka else ("status",)))
     step("landing key areas and the camera registry (file drop)")
@@ -72,7 +72,7 @@ def _other_feeds(lake: Lake, day: date, seed: int, out: DemoResult, step) -> Non
     drops), each through its declared connectors."""
     cfg = lake.cfg
     step("traffic signals: inventory over HTTP (paged JSON), controller events")
-    tw = traffic.generate(traffic.TrafficConfig(city=cfg.city, seed=seed, day=day))
+    tw = traffic.generate(traffic.TrafficConfig(city=cfg.city, declarations=cfg.declarations, seed=seed, day=day))
     traffic.write_drop(tw, cfg.drop_root)
     out.reports["traffic_intersections_http"] = served(lake, "traffic_intersections_http",
                                                        traffic.serve_inventory(tw))
@@ -80,7 +80,8 @@ def _other_feeds(lake: Lake, day: date, seed: int, out: DemoResult, step) -> Non
         out.reports[name] = run_connector(lake, name)
 
     step("medical institutions: FHIR Organization search over HTTP, 30 days of visit counts")
-    mw = medical.generate(medical.MedicalConfig(city=cfg.city, seed=seed, start=day - timedelta(days=29), days=30))
+    mw = medical.generate(medical.MedicalConfig(city=cfg.city, declarations=cfg.declarations, seed=seed,
+                                                start=day - timedelta(days=29), days=30))
     medical.write_drop(mw, cfg.drop_root)
     out.reports["medical_institutions_http"] = served(lake, "medical_institutions_http", medical.serve_registry(mw),
                                                       as_of=day)
@@ -89,7 +90,7 @@ def _other_feeds(lake: Lake, day: date, seed: int, out: DemoResult, step) -> Non
 
     step("social-security business records: GB18030 CSV drops")
     sw = social_security.generate(social_security.SocialSecurityConfig(
-        city=cfg.city, seed=seed, start=day - timedelta(days=29), days=30))
+        city=cfg.city, declarations=cfg.declarations, seed=seed, start=day - timedelta(days=29), days=30))
     social_security.write_drop(sw, cfg.drop_root)
     out.reports["social_security_records_drop"] = run_connector(lake, "social_security_records_drop")
 

@@ -48,6 +48,8 @@ from cityhub_sim.common import serve_http, write_atomic, unknown_county_code
 @dataclass
 class MedicalConfig:
     city: str = "371400"
+    declarations: Path | None = None
+    """Where the city is declared (default: the declarations installed with the hub)."""
     seed: int = 1
     start: date = date(2026, 11, 1)
     days: int = 22                      # visit counts for start .. start + days - 1
@@ -423,7 +425,7 @@ def generate(cfg: MedicalConfig) -> MedicalWorld:
     Visit counts are not built here; :func:`visit_rows` computes a day on demand.
     The truncated-bundle fault needs at least ``2 * bundle_size`` institutions.
     """
-    c = get_city(cfg.city)
+    c = get_city(cfg.city, cfg.declarations)
     # Separate streams: the fault rate never changes the institutions or their visits.
     records = _institutions(random.Random(f"medical/{c.code}/{cfg.seed}"), c, cfg)
     frng = random.Random(f"medical/{c.code}/{cfg.seed}/faults")

@@ -36,6 +36,8 @@ from cityhub_sim.common import write_atomic, unknown_county_code
 @dataclass
 class SocialSecurityConfig:
     city: str = "371400"
+    declarations: Path | None = None
+    """Where the city is declared (default: the declarations installed with the hub)."""
     seed: int = 1
     start: date = date(2026, 11, 1)
     days: int = 22
@@ -205,7 +207,7 @@ def generate(cfg: SocialSecurityConfig) -> SocialSecurityWorld:
     extra column with 2+ days, the UTF-8 file with 3+ days. The UTF-8 day carries
     no record faults, since the whole file is quarantined.
     """
-    c = get_city(cfg.city)
+    c = get_city(cfg.city, cfg.declarations)
     rng = random.Random(f"social_security/{c.code}/{cfg.seed}")
     world = SocialSecurityWorld(config=cfg)
     counties = list(c.counties)
@@ -335,7 +337,7 @@ def day_rows(world: SocialSecurityWorld, day: date) -> list[dict]:
     cfg = world.config
     if not 0 <= (day - cfg.start).days < cfg.days:
         raise ValueError(f"{day} is outside the simulated period {cfg.start} + {cfg.days} days")
-    c = get_city(cfg.city)
+    c = get_city(cfg.city, cfg.declarations)
     types, channels, counties, secs, serials = _skeleton(world, c, day)
     rng = _day_rng(world, day, "details")
     r = rng.random
@@ -343,7 +345,7 @@ def day_rows(world: SocialSecurityWorld, day: date) -> list[dict]:
 
     # Where people's IDs were issued: mostly the county itself, else the city or the province.
     same_city = list(c.counties)
-    province = sorted({k for other in cities().values() for k in other.counties} | set(_OTHER_SHANDONG))
+    province = sorted({k for other in cities(cfg.declarations).values() for k in other.counties} | set(_OTHER_SHANDONG))
     region_sum: dict[str, int] = {}
     birth_cache: dict[int, tuple[str, int]] = {}
     bands = {}

@@ -34,6 +34,8 @@ from cityhub_sim.common import publish, serve_http, write_atomic, unknown_county
 @dataclass
 class TrafficConfig:
     city: str = "371400"
+    declarations: Path | None = None
+    """Where the city is declared (default: the declarations installed with the hub)."""
     seed: int = 1
     day: date = date(2026, 11, 22)
     intersections_per_county: int = 140
@@ -434,7 +436,7 @@ def generate(cfg: TrafficConfig) -> TrafficWorld:
     only from intersections whose inventory item lands (clean or drift), so the
     only events a connector cannot match are the injected ``unknown_intersection``.
     """
-    c = get_city(cfg.city)
+    c = get_city(cfg.city, cfg.declarations)
     srng = random.Random(f"traffic/{c.code}/{cfg.seed}")
     drng = random.Random(f"traffic/{c.code}/{cfg.seed}/{cfg.day.isoformat()}")
     items = [it for county in c.counties

@@ -15,8 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from cityhub.core.errors import Conflict, InvalidRequest, NotFound
 from cityhub.core.settings import Settings
 from cityhub.core.time import now_cst
-from cityhub.declarations import Catalogue as DeclaredCatalogue
-from cityhub.declarations import Declarations
+from cityhub.declarations import DeclaredCatalogue, Declarations
 from cityhub.declarations.catalogue import Category, Department, FieldDecl, category_problems
 from cityhub.lake.hubdb import catalog_categories, catalog_departments, engine
 
@@ -83,8 +82,15 @@ def _read(uri: str) -> Catalogue:
         cats = {}
         for r in con.execute(select(catalog_categories).order_by(catalog_categories.c.id)):
             cats[r.id] = Category.model_construct(**{**r.doc, "datasets": tuple(r.doc.get("datasets", ())),
-                                                      "fields": tuple(FieldDecl(**f) for f in r.doc.get("fields", ()))})
+                                                      "fields": tuple(_field(f) for f in r.doc.get("fields", ()))})
     return Catalogue(deps, cats)
+
+
+def _field(doc: dict) -> FieldDecl:
+    """A stored field; one stored before fields declared their mask is masked whole."""
+    if doc.get("sensitivity") == "personal" and not doc.get("mask"):
+        doc = {**doc, "mask": "whole"}
+    return FieldDecl(**doc)
 
 
 def load(cfg: Settings, decl: Declarations, replace: bool = False,

@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from cityhub.api.serve import serve as serve_api
 from cityhub.cli import catalog, clients, connectors, indicators
@@ -20,7 +21,18 @@ from cityhub.core.errors import CityHubError
 from cityhub.pipelines.checks import by_file, check
 from cityhub.pipelines.ingest.runner import run_all
 
-app = typer.Typer(help="CityHub: the city brain's data-sharing hub.", no_args_is_help=True)
+class _Hub(TyperGroup):
+    """The root command: a hub error from any command is one line and exit code 2, in the
+    script and in-process alike (not a traceback)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CityHubError as e:
+            fail(e.detail)
+
+
+app = typer.Typer(cls=_Hub, help="CityHub: the city brain's data-sharing hub.", no_args_is_help=True)
 app.add_typer(connectors.app, name="connectors")
 app.add_typer(indicators.app, name="indicators")
 app.add_typer(clients.app, name="clients")
@@ -53,16 +65,17 @@ def ingest(
     as_of: Optional[str] = typer.Option(None, help="as-of day for run-day sources (YYYY-MM-DD; default today)"),
 ):
     """Run connectors: file drops, HTTP feeds, Kafka topics, databases (those configured).
-    One that fails does not stop the others; the exit code is 1 when any failed."""
+    One that fails does not stop the others; the exit code is 1 when any failed or, for a
+    run of all, any connector's declaration is broken (it is listed, not run)."""
     lake = obtain(ctx).lake
-    bad = [n for n in names or () if n not in lake.decl.connectors]
-    if bad:
-        fail(f"unknown connector(s) {', '.join(bad)}; declared: {', '.join(lake.decl.connectors)}")
+    for n in names or ():
+        lake.decl.connector(n)  # an unknown or broken one: NotFound saying which and why
     with progress() as prog:
         prog.add_task("ingesting", total=None)
         reports, failed = run_all(lake, names or None, as_of=date.fromisoformat(as_of) if as_of else None)
-    console().print(run_table(reports, failed))
-    if failed:
+    broken = {} if names else {n: f"declaration broken: {ps[0]}" for n, ps in lake.decl.broken("connector").items()}
+    console().print(run_table(reports, {**failed, **broken}))
+    if failed or broken:
         raise typer.Exit(1)
 
 
@@ -87,10 +100,7 @@ _plugins()
 
 def main() -> None:  # pragma: no cover
     logging.basicConfig(level=logging.WARNING)
-    try:
-        app()
-    except CityHubError as e:
-        fail(e.detail)
+    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,14 +13,22 @@ import pyarrow as pa
 from cityhub.connectors.drift import DriftFindings, check_header, check_records
 from cityhub.connectors.formats.decoded import Decoded, text
 from cityhub.core.errors import DeclarationError
+from cityhub.declarations import Declarations
 from cityhub.declarations.connectors import ConnectorSpec
 from cityhub.declarations.contracts import Contract
 
 
+MAPPINGS = "cityhub.connectors.mappings"
+
+
 @lru_cache(maxsize=None)
 def resolve(function: str) -> Callable:
-    """The mapping function a declaration names (``module:attr``)."""
+    """The mapping function a declaration names (``module:attr``): one of the hub's own
+    mappings (``cityhub.connectors.mappings.*``) or a city's module outside the hub, never
+    another part of the hub (which would let a declaration reach across the layers)."""
     module, _, attr = function.partition(":")
+    if module.split(".")[0] == "cityhub" and not (module == MAPPINGS or module.startswith(MAPPINGS + ".")):
+        raise DeclarationError(f"function {function!r}: a mapping lives in {MAPPINGS} or outside the hub")
     try:
         fn = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as e:
@@ -28,6 +36,18 @@ def resolve(function: str) -> Callable:
     if not callable(fn):
         raise DeclarationError(f"function {function!r} is not callable")
     return fn
+
+
+def unresolved(decl: Declarations) -> dict[str, str]:
+    """Declared connectors whose mapping function cannot be found, with why."""
+    out = {}
+    for name, spec in decl.connectors.items():
+        if spec.function:
+            try:
+                resolve(spec.function)
+            except DeclarationError as e:
+                out[name] = e.detail
+    return out
 
 
 def renamed(t: pa.Table, spec: ConnectorSpec) -> pa.Table:

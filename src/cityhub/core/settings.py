@@ -54,6 +54,28 @@ class _ConnectorVariables(PydanticBaseSettingsSource):
         return {"connectors": out} if out else {}
 
 
+class _Stripped(PydanticBaseSettingsSource):
+    """Another source's values with surrounding blanks removed; a blank value counts as
+    unset (the default applies), as an empty one does."""
+
+    def __init__(self, settings_cls, inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - not used: __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out = {}
+        for k, v in self.inner().items():
+            if isinstance(v, str):
+                v = v.strip()
+                if not v:
+                    continue
+            out[k] = v
+        return out
+
+
 class Settings(BaseSettings):
     """The hub's settings; see ``deploy/cityhub.env.example`` for a production set."""
     model_config = SettingsConfigDict(env_prefix="CITYHUB_", extra="ignore", frozen=True,
@@ -105,7 +127,8 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):
-        return init_settings, env_settings, _ConnectorVariables(settings_cls), dotenv_settings, file_secret_settings
+        return (init_settings, _Stripped(settings_cls, env_settings), _ConnectorVariables(settings_cls),
+                dotenv_settings, file_secret_settings)
 
     @field_validator("rate_limit", "open_rate_limit")
     @classmethod

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from cityhub.declarations.contracts import Contract
-from cityhub.declarations.fieldtypes import FieldTypeName, MaskKind, Sensitivity
+from cityhub.declarations.fieldtypes import FieldTypeName, MaskKind, Sensitivity, check_mask
 from cityhub.declarations.loading import Declared
 
 ShareType = Literal["unconditional", "conditional", "not_shared"]
@@ -43,8 +43,7 @@ class FieldDecl(Declared):
 
     @model_validator(mode="after")
     def _masking(self):
-        if (self.sensitivity == "personal") != (self.mask is not None):
-            raise ValueError(f"field {self.name}: a personal field declares its mask, and only a personal one")
+        check_mask(self.name, self.sensitivity, self.mask)
         return self
 
 

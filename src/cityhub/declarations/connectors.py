@@ -10,26 +10,13 @@ needed only for a mapping the declaration cannot say (``function``).
 from __future__ import annotations
 
 import codecs
-import re
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, StringConstraints, Tag, model_validator
 
-from cityhub.declarations.contracts import Code, Name, Text
+from cityhub.declarations.contracts import Code, Name, Regex, Text
 from cityhub.declarations.loading import Declared
-
-
-def _regex(v: str | None) -> str | None:
-    if v is not None:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"not a regular expression: {e}") from None
-    return v
-
-
-Regex = Annotated[str, AfterValidator(_regex)]
 
 
 def _as_text(v: Any) -> Any:
@@ -88,8 +75,8 @@ class HttpSource(Declared):
 
 class KafkaSource(Declared):
     kind: Literal["kafka"]
-    topic: str
-    """Default topic (``CITYHUB_<NAME>_TOPIC`` overrides)."""
+    topic: str = ""
+    """Topic (``CITYHUB_<NAME>_TOPIC`` overrides; default: the connector's name)."""
 
 
 class SqlSource(Declared):
@@ -252,6 +239,8 @@ class ConnectorSpec(Declared):
 
     @model_validator(mode="after")
     def _consistent(self):
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
         if not (self.schedule in AIRFLOW_PRESETS or croniter.is_valid(self.schedule)):
             raise ValueError(f"schedule {self.schedule!r} is not a cron expression or one of "
                              f"{', '.join(sorted(AIRFLOW_PRESETS))}")

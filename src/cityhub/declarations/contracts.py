@@ -15,7 +15,7 @@ import pyarrow as pa
 from pydantic import (AfterValidator, BeforeValidator, Discriminator, Field, StringConstraints, Tag,
                       field_validator, model_validator)
 
-from cityhub.declarations.fieldtypes import FIELD_TYPES, FieldTypeName, MaskKind, Sensitivity
+from cityhub.declarations.fieldtypes import FIELD_TYPES, FieldTypeName, MaskKind, Sensitivity, check_mask
 from cityhub.declarations.loading import Declared, fold
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -39,8 +39,12 @@ def _regex(v: str) -> str:
     return v
 
 
+Regex = Annotated[str, AfterValidator(_regex)]
+"""A regular expression Python compiles."""
+
+
 class RegexRule(_Rule):
-    regex: Annotated[str, AfterValidator(_regex)]
+    regex: Regex
 
 
 class InRule(_Rule):
@@ -126,11 +130,7 @@ class ContractField(Declared):
 
     @model_validator(mode="after")
     def _masking(self):
-        if self.sensitivity == "personal" and self.mask is None:
-            raise ValueError(f"field {self.name} is personal: declare how it is masked "
-                             "(mask: id_number, name, phone or whole)")
-        if self.sensitivity != "personal" and self.mask is not None:
-            raise ValueError(f"field {self.name} is {self.sensitivity}: only personal fields are masked")
+        check_mask(self.name, self.sensitivity, self.mask)
         return self
 
     @property
@@ -169,6 +169,12 @@ class Contract(Declared):
     time_field: Name | None = None
     sort_by: tuple[Name, ...] = ()
     fields: tuple[ContractField, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _title(self):
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
+        return self
 
     @field_validator("fields")
     @classmethod
@@ -234,6 +240,7 @@ class Contract(Declared):
         """Cast ``table`` to the contract's schema (column order, types, nullability)."""
         return table.select(self.field_names).cast(self.arrow_schema())
 
-    def references(self) -> list[tuple[str, Reference]]:
-        """(field, reference) of every ``references`` rule."""
-        return [(f.name, r.references) for f in self.fields for r in f.rules if isinstance(r, ReferencesRule)]
+    def references(self) -> list[tuple[int, int, Reference]]:
+        """(field index, rule index, reference) of every ``references`` rule."""
+        return [(i, j, r.references) for i, f in enumerate(self.fields) for j, r in enumerate(f.rules)
+                if isinstance(r, ReferencesRule)]

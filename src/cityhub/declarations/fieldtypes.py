@@ -58,3 +58,11 @@ MaskKind = Literal["id_number", "name", "phone", "whole"]
 """How a personal field is masked when the caller's grant does not name it: an ID
 number keeps its first and last four characters, a name its first character, a
 phone number its first three and last four digits; ``whole`` hides the value."""
+
+
+def check_mask(field: str, sensitivity: str, mask: str | None) -> None:
+    """A personal field declares its mask, and only a personal field does (ValueError)."""
+    if sensitivity == "personal" and mask is None:
+        raise ValueError(f"field {field} is personal: declare how it is masked (mask: id_number, name, phone or whole)")
+    if sensitivity != "personal" and mask is not None:
+        raise ValueError(f"field {field} is {sensitivity}: only personal fields are masked")

@@ -61,13 +61,35 @@ class Document:
     def __init__(self, root: Path, file: Path):
         self.file = file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
         self.node = yaml.compose(file.read_text(encoding="utf-8"), Loader=_LOADER)
-        self.data = yaml.SafeLoader.construct_document(yaml.SafeLoader(""), self.node) if self.node else None
+        self._constructor = yaml.SafeLoader("")
+        self.data = self._constructor.construct_document(self.node) if self.node else None
+
+    def _matches(self, key: yaml.Node, part) -> bool:
+        """Whether a mapping key's node is the key ``part`` of the data (``000`` is the key 0)."""
+        if key.value == str(part):
+            return True
+        try:
+            return str(self._constructor.construct_object(key)) == str(part)
+        except yaml.YAMLError:
+            return False
+
+    def _entry(self, loc: Loc) -> tuple[yaml.Node, yaml.Node] | None:
+        """The (key, value) nodes of the mapping entry at ``loc``."""
+        parent = self._node(loc[:-1])
+        if not isinstance(parent, yaml.MappingNode):
+            return None
+        return next(((k, v) for k, v in parent.value if self._matches(k, loc[-1])), None)
+
+    def key_text(self, loc: Loc) -> str:
+        """The key at ``loc`` as the file spells it."""
+        entry = self._entry(loc) if loc else None
+        return entry[0].value if entry else str(loc[-1])
 
     def _node(self, loc: Loc):
         node = self.node
         for part in loc:
             if isinstance(node, yaml.MappingNode):
-                node = next((v for k, v in node.value if k.value == str(part)), None)
+                node = next((v for k, v in node.value if self._matches(k, part)), None)
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
                 node = node.value[part]
             else:
@@ -91,9 +113,10 @@ class Document:
         """Whether the key at ``loc`` is the tail of a value cut short by a comma in a
         flow mapping (``{reason: level must be 1, 2, 3}`` reads as keys ``2`` and ``3``)."""
         parent = self._node(loc[:-1])
-        if not isinstance(parent, yaml.MappingNode) or not parent.flow_style:
+        entry = self._entry(loc)
+        if not isinstance(parent, yaml.MappingNode) or not parent.flow_style or entry is None:
             return False
-        value = self._node(loc)
+        value = entry[1]
         return isinstance(value, yaml.ScalarNode) and value.value == "" and value.tag.endswith(":null")
 
 
@@ -104,7 +127,7 @@ def problems_from(error: ValidationError, doc: Document, base: Loc = ()) -> list
         loc = base + tuple(p for p in e["loc"] if not _is_tag(p))
         kind, msg = e["type"], e["msg"]
         if kind in ("extra_forbidden", "invalid_key"):
-            loc = loc[:-1] + (str(loc[-1]),)  # a key, even one YAML read as a number
+            loc = loc[:-1] + (doc.key_text(loc),)  # the key as the file spells it, even one YAML read as a number
             key = loc[-1]
             if doc.comma_split(loc):
                 msg = (f"unknown key {key!r}: a comma inside {{...}} ends the text before it; "

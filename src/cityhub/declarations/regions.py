@@ -40,6 +40,3 @@ class City(Declared):
     def name_of(self, region: str) -> str:
         return self.name if region == self.code else self.counties[region]
 
-
-def is_city_code(region: str) -> bool:
-    return len(region) == 6 and region.endswith("00")

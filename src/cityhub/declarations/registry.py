@@ -26,7 +26,7 @@ from cityhub.declarations.thresholds import StarThresholds
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class DeclaredCatalogue:
     """The declared catalogue: departments, categories, cycles, tolerance."""
     departments: dict[str, Department]
     categories: dict[str, Category]
@@ -42,7 +42,7 @@ class Declarations:
     views: dict[str, str]
     indicators: dict[str, Indicator]
     cities: dict[str, City]
-    catalogue: Catalogue
+    catalogue: DeclaredCatalogue
     thresholds: StarThresholds | None
     problems: tuple[Problem, ...] = ()
     disabled: dict[str, tuple[Problem, ...]] = field(default_factory=dict)
@@ -96,23 +96,21 @@ class Declarations:
 
 # -- loading ---------------------------------------------------------------------------
 
-_CACHE: dict[tuple, Declarations] = {}
+_CACHE: dict[Path, tuple[tuple, Declarations]] = {}
 _LOCK = threading.Lock()
 
 
 def load(root: Path | None = None) -> Declarations:
     """The declarations in ``root`` (default: those installed with the hub); read again
-    only when a file changed."""
+    only when a file in it (a declaration or a sample) changed."""
     root = (root or packaged_root()).resolve()
-    files = sorted(p for p in root.rglob("*.yaml") if p.is_file())
-    key = (root, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    fingerprint = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is None:
-            hit = _load(root)
-            _CACHE.clear()  # one folder's latest read per process is all anyone uses
-            _CACHE[key] = hit
-        return hit
+        hit = _CACHE.get(root)
+        if hit is None or hit[0] != fingerprint:
+            hit = _CACHE[root] = (fingerprint, _load(root))
+        return hit[1]
 
 
 class _Loader:
@@ -138,10 +136,11 @@ class _Loader:
         self.fail(None, problems)
         return docs[0] if docs else None
 
-    def each(self, folder: str) -> list[Document]:
+    def each(self, folder: str, kind: str) -> list[Document]:
+        """The YAML files of ``folder``, each declaring one ``kind`` named like the file."""
         docs, problems = read(self.root, sorted((self.root / folder).glob("*.yaml")))
         for p in problems:
-            self.fail(f"{folder[:-1]}:{Path(p.file).stem}", [p])
+            self.fail(f"{kind}:{Path(p.file).stem}", [p])
         return docs
 
 
@@ -173,30 +172,38 @@ def _named(ld: _Loader, kind: str, doc: Document, model, seen: Mapping[str, obje
 def _contracts(ld: _Loader) -> dict[str, Contract]:
     out: dict[str, Contract] = {}
     docs = {}
-    for doc in ld.each("contracts/"):
+    for doc in ld.each("contracts", "contract"):
         c = _named(ld, "contract", doc, Contract, out)
         if c is not None:
             out[c.name] = c
             docs[c.name] = doc
-    for name, c in list(out.items()):  # references to other datasets, once all are known
-        for i, f in enumerate(c.fields):
-            for j, r in enumerate(f.rules):
-                ref = getattr(r, "references", None)
-                if ref is None:
-                    continue
-                target = out.get(ref.dataset)
-                why = (f"references {ref.dataset}, which is not a contract" if target is None
-                       else f"references field {ref.field}, which {ref.dataset} does not have"
-                       if not target.has(ref.field) else None)
-                if why:
+    dropped = True
+    while dropped:  # references to other datasets, once all are known (again when one was dropped)
+        dropped = False
+        for name, c in list(out.items()):
+            for i, j, ref in c.references():
+                why = _dangling(ref, out, ld)
+                if why and name in out:
                     ld.fail(f"contract:{name}", [docs[name].problem(("fields", i, "rules", j, "references"), why)])
-                    out.pop(name, None)
+                    out.pop(name)
+                    dropped = True
     return out
+
+
+def _dangling(ref, contracts: dict[str, Contract], ld: _Loader) -> str | None:
+    """What is wrong with a ``references`` rule's target, if anything."""
+    target = contracts.get(ref.dataset)
+    if target is None:
+        broken = " (it is broken)" if f"contract:{ref.dataset}" in ld.disabled else ""
+        return f"references {ref.dataset}, which is not a contract{broken}"
+    if not target.has(ref.field):
+        return f"references field {ref.field}, which {ref.dataset} does not have"
+    return None
 
 
 def _connectors(ld: _Loader, contracts: dict[str, Contract]) -> dict[str, ConnectorSpec]:
     out: dict[str, ConnectorSpec] = {}
-    for doc in ld.each("connectors/"):
+    for doc in ld.each("connectors", "connector"):
         spec = _named(ld, "connector", doc, ConnectorSpec, out)
         if spec is None:
             continue
@@ -222,12 +229,16 @@ def _connectors(ld: _Loader, contracts: dict[str, Contract]) -> dict[str, Connec
         ld.fail(f"connector:{spec.name}", problems)
         if not problems:
             out[spec.name] = spec
-    for name, spec in list(out.items()):  # conformance order needs the connectors it names
-        missing = [b for b in (spec.conformance.before if spec.conformance else ()) if b not in out]
-        if missing:
-            ld.fail(f"connector:{name}", [Problem(f"connectors/{name}.yaml", "conformance.before",
-                                                  f"names connector(s) {', '.join(missing)} that are not declared")])
-            out.pop(name)
+    dropped = True
+    while dropped:  # conformance order needs the connectors it names (again when one was dropped)
+        dropped = False
+        for name, spec in list(out.items()):
+            missing = [b for b in (spec.conformance.before if spec.conformance else ()) if b not in out]
+            if missing:
+                ld.fail(f"connector:{name}", [Problem(f"connectors/{name}.yaml", "conformance.before",
+                                                      f"names connector(s) {', '.join(missing)} that are not declared")])
+                out.pop(name)
+                dropped = True
     return out
 
 
@@ -284,7 +295,7 @@ def _indicators(ld: _Loader, contracts: dict[str, Contract], cities: dict[str, C
     return dict(file.views), out
 
 
-def catalogue_file(path: Path, decl: Declarations) -> Catalogue:
+def catalogue_file(path: Path, decl: Declarations) -> DeclaredCatalogue:
     """A catalogue declared in another file (``cityhub catalog load --file``), checked like
     the installed one; ``DeclarationError`` names every problem."""
     ld = _Loader(path.resolve().parent)
@@ -295,8 +306,8 @@ def catalogue_file(path: Path, decl: Declarations) -> Catalogue:
     return cat
 
 
-def _catalogue(ld: _Loader, contracts: dict[str, Contract], relpath: str = "catalog.yaml") -> Catalogue:
-    empty = Catalogue({}, {}, {}, 0.0)
+def _catalogue(ld: _Loader, contracts: dict[str, Contract], relpath: str = "catalog.yaml") -> DeclaredCatalogue:
+    empty = DeclaredCatalogue({}, {}, {}, 0.0)
     doc = ld.doc(relpath)
     if doc is None:
         return empty
@@ -330,7 +341,7 @@ def _catalogue(ld: _Loader, contracts: dict[str, Contract], relpath: str = "cata
         if c is not None and not problems:
             cats[c.id] = c
             claimed.update({d: c.id for d in c.datasets})
-    return Catalogue(deps, cats, cycles, file.quality_tolerance)
+    return DeclaredCatalogue(deps, cats, cycles, file.quality_tolerance)
 
 
 def _thresholds(ld: _Loader, indicators: dict[str, Indicator]) -> StarThresholds | None:

@@ -11,9 +11,9 @@ lock. See docs/architecture.md for the reasons.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -67,14 +67,7 @@ class Lake:
         if self.cfg.lake_uri.startswith("file://"):
             Path(_local(self.cfg.lake_uri)).mkdir(parents=True, exist_ok=True)
         self.cfg.home.mkdir(parents=True, exist_ok=True)
-        self.catalog = SqlCatalog(
-            "cityhub", uri=self.cfg.catalog_uri, warehouse=self.cfg.lake_uri,
-        )
-        self._lock = threading.Lock()
-        try:
-            self.catalog.create_namespace_if_not_exists(NAMESPACE)
-        except Exception:  # a concurrent process created it first
-            pass
+        self.catalog = _catalog(self.cfg.catalog_uri, self.cfg.lake_uri)
 
     # -- tables -----------------------------------------------------------------
 
@@ -218,6 +211,18 @@ def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], c
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{listing}])')
     else:
         empty_view(con, name, contract)
+
+
+@lru_cache(maxsize=8)
+def _catalog(uri: str, warehouse: str) -> SqlCatalog:
+    """One catalogue (and its database engine) per process for a catalogue URI and
+    warehouse, however many ``Lake``s use it."""
+    catalog = SqlCatalog("cityhub", uri=uri, warehouse=warehouse)
+    try:
+        catalog.create_namespace_if_not_exists(NAMESPACE)
+    except Exception:  # noqa: BLE001 - a concurrent process created it first
+        pass
+    return catalog
 
 
 def _local(path: str) -> str:

@@ -2,8 +2,9 @@
 connector, and the indicators DAG that runs when any fed dataset changes (and
 hourly regardless). The work is library code; a task builds its settings once.
 
-A broken connector declaration leaves out only its own DAG: it becomes an Airflow
-import error naming the DAG and every problem, while the other DAGs load.
+A broken connector declaration leaves out only its own DAG, and a broken indicator only
+itself: each becomes an Airflow import error of its DAG file, naming what was left out and
+every problem, while the other DAGs load.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pendulum
 from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from cityhub.connectors.mapping import unresolved
 from cityhub.core.settings import Settings
 from cityhub.core.time import now_cst
 from cityhub.declarations import Declarations, load
@@ -65,27 +67,41 @@ class BrokenDeclaration(DAG):
         raise ValueError(self.problems)
 
 
-def broken_dag(dag_ids: list[str], problems: str) -> DAG:
-    dag = BrokenDeclaration(dag_id="broken_declarations", schedule=None, start_date=START,
-                            tags=["cityhub", "broken"])
-    dag.problems = f"declarations left out, so DAG(s) {', '.join(dag_ids)} are missing: {problems}"
+def broken_dag(dag_id: str, what: str, problems: str) -> DAG:
+    dag = BrokenDeclaration(dag_id=dag_id, schedule=None, start_date=START, tags=["cityhub", "broken"])
+    dag.problems = f"declarations left out, so {what}: {problems}"
     return dag
 
 
 def connector_dags(decl: Declarations | None = None) -> dict[str, DAG]:
     """Every declared connector's DAG by id, and one that carries the problems of those
-    whose declarations are broken (see ``BrokenDeclaration``)."""
+    whose declarations are broken or name a mapping function that cannot be found (see
+    ``BrokenDeclaration``)."""
     decl = decl or load(Settings().declarations)
-    dags = {f"connector_{s.name}": connector_dag(s) for s in decl.connectors.values()}
-    broken = decl.broken("connector")
+    unfound = unresolved(decl)
+    dags = {f"connector_{s.name}": connector_dag(s) for s in decl.connectors.values() if s.name not in unfound}
+    broken = {n: "; ".join(str(p) for p in ps) for n, ps in decl.broken("connector").items()}
+    broken.update({n: f"connectors/{n}.yaml: function: {why}" for n, why in unfound.items()})
     if broken:
-        text = "; ".join(str(p) for ps in broken.values() for p in ps)
-        dags["broken_declarations"] = broken_dag([f"connector_{n}" for n in broken], text)
+        missing = ", ".join(f"connector_{n}" for n in broken)
+        dags["broken_connector_declarations"] = broken_dag(
+            "broken_connector_declarations", f"DAG(s) {missing} are missing", "; ".join(broken.values()))
     return dags
 
 
-def indicators_dag(decl: Declarations | None = None) -> DAG:
+def indicators_dags(decl: Declarations | None = None) -> dict[str, DAG]:
+    """The indicators DAG, and one that carries the problems of indicators left out of it."""
     decl = decl or load(Settings().declarations)
+    dags = {"indicators": indicators_dag(decl)}
+    broken = decl.broken("indicator")
+    if broken:
+        dags["broken_indicator_declarations"] = broken_dag(
+            "broken_indicator_declarations", f"the indicators DAG computes without indicator(s) {', '.join(broken)}",
+            "; ".join(str(p) for ps in broken.values() for p in ps))
+    return dags
+
+
+def indicators_dag(decl: Declarations) -> DAG:
     with DAG(
         dag_id="indicators",
         schedule=AssetOrTimeSchedule(

@@ -2,8 +2,7 @@
 confirm (mapping functions, the configured city)."""
 from __future__ import annotations
 
-from cityhub.connectors.mapping import resolve
-from cityhub.core.errors import DeclarationError
+from cityhub.connectors.mapping import unresolved
 from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations
 from cityhub.declarations.loading import Problem
@@ -12,12 +11,7 @@ from cityhub.declarations.loading import Problem
 def check(cfg: Settings, decl: Declarations) -> list[Problem]:
     """Every problem of the declaration set ``cfg`` points at, file by file."""
     problems = list(decl.problems)
-    for name, spec in decl.connectors.items():
-        if spec.function:
-            try:
-                resolve(spec.function)
-            except DeclarationError as e:
-                problems.append(Problem(f"connectors/{name}.yaml", "function", e.detail))
+    problems += [Problem(f"connectors/{name}.yaml", "function", why) for name, why in unresolved(decl).items()]
     if cfg.city not in decl.cities:
         problems.append(Problem("regions.yaml", "cities", f"the configured city CITYHUB_CITY={cfg.city} is not declared"
                                 + (f" ({'; '.join(map(str, decl.disabled[f'city:{cfg.city}']))})"

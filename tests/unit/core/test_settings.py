@@ -42,6 +42,15 @@ def test_variables_override_and_relative_paths_resolve_where_the_process_started
     assert cfg.declarations == tmp_path.resolve() / "decl"
 
 
+def test_a_blank_value_counts_as_unset(env):
+    for var in ("CITYHUB_TOKEN_SECRET", "CITYHUB_KAFKA_BOOTSTRAP", "CITYHUB_LAKE", "CITYHUB_CITY"):
+        env.setenv(var, "   ")
+    env.setenv("CITYHUB_API_HOST", " 0.0.0.0 ")
+    cfg = Settings()
+    assert cfg.secret == "" and cfg.kafka_bootstrap == "" and cfg.city == "371400"
+    assert cfg.lake_uri.endswith("/var/lake") and cfg.api_host == "0.0.0.0"
+
+
 @pytest.mark.parametrize("var, value, field", [
     ("CITYHUB_CITY", "110000", "city"),  # not a Shandong city code
     ("CITYHUB_PAGE_CACHE_MB", "lots", "page_cache_mb"),

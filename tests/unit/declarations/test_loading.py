@@ -32,9 +32,13 @@ def line_of(root: Path, rel: str, needle: str) -> int:
 
 
 def only_problem(root: Path):
+    """The one problem of the one broken file (what depends on it may have its own)."""
     decl = load(root)
-    assert len(decl.problems) >= 1, "the mistake was not noticed"
-    return decl, decl.problems[0]
+    assert decl.problems, "the mistake was not noticed"
+    first = decl.problems[0]
+    in_file = [p for p in decl.problems if p.file == first.file]
+    assert len(in_file) == 1, in_file
+    return decl, first
 
 
 def test_the_installed_declarations_load_without_a_problem():
@@ -91,6 +95,31 @@ def test_a_text_cut_short_by_a_comma_in_a_flow_mapping_is_refused(schemas):
     assert ("contracts/medical_institutions.yaml", "fields[4].rules[0].3 or ungraded") in messages
 
 
+def test_a_text_cut_by_a_thousands_separator_is_named_with_the_key_as_written(schemas):
+    edit(schemas, "contracts/medical_visits.yaml", 'reason: "visits must be between 0 and 1,000,000"',
+         "reason: visits must be between 0 and 1,000,000")
+    _, p = only_problem(schemas)
+    assert (p.file, p.path) == ("contracts/medical_visits.yaml", "fields[4].rules[0].000")
+    assert p.message.startswith("unknown key '000': a comma inside {...} ends the text before it")
+    assert p.line == line_of(schemas, "contracts/medical_visits.yaml", "1,000,000")
+
+
+def test_lookups_name_what_is_declared_and_why_one_is_missing(schemas):
+    from cityhub.core.errors import NotFound
+
+    edit(schemas, "contracts/key_areas.yaml", "version: 1", "version: 0")
+    decl = load(schemas)
+    with pytest.raises(NotFound) as e:
+        decl.contract("key_areas")
+    assert "no contract 'key_areas': it is broken (contracts/key_areas.yaml" in e.value.detail
+    with pytest.raises(NotFound) as e:
+        decl.connector("nope")
+    assert e.value.detail.startswith("no connector 'nope' (declared: bus_stop_boards_sql, camera_catalog_drop")
+    with pytest.raises(NotFound) as e:
+        decl.indicator("99")
+    assert "no indicator '99'" in e.value.detail and "27" in e.value.detail
+
+
 def test_a_reference_to_an_unknown_dataset_or_field_is_refused(schemas):
     edit(schemas, "contracts/traffic_signal_events.yaml", "references: {dataset: traffic_intersections,",
          "references: {dataset: traffic_intersection,")
@@ -113,6 +142,8 @@ def test_a_yaml_syntax_error_is_one_problem_with_its_line(schemas):
     decl, p = only_problem(schemas)
     assert p.file == "connectors/camera_registry.yaml" and "not valid YAML" in p.message and p.line
     assert "camera_registry" not in decl.connectors
+    assert decl.broken("connector") == {"camera_registry": (p,)}  # left out, and said so (Airflow, status)
+    assert "it is broken" in str(pytest.raises(Exception, decl.connector, "camera_registry").value)
 
 
 def test_a_broken_contract_leaves_out_only_what_depends_on_it(schemas):

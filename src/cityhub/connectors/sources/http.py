@@ -19,7 +19,7 @@ from cityhub.core.errors import SourceError
 from cityhub.core.payloads import Payload
 from cityhub.core.settings import Settings
 from cityhub.core.time import instant, now_cst
-from cityhub.connectors.sources.units import Unit, digest, taken
+from cityhub.connectors.sources.units import Unit, digest, source_url, taken
 from cityhub.declarations.connectors import ConnectorSpec, HttpSource, Paging
 
 MAX_PAGES = 100_000
@@ -50,11 +50,6 @@ def _get(client: httpx.Client, url: str, params: dict | None) -> httpx.Response:
     return r
 
 
-def base_url(spec: ConnectorSpec, cfg: Settings) -> str:
-    """``CITYHUB_<NAME>_URL``, else the declared URL (empty: not configured)."""
-    return cfg.connector(spec.name).url or spec.source.url
-
-
 class NextLinkPaginator:
     """Follow each page's ``link`` with relation ``next`` (a FHIR searchset Bundle)."""
 
@@ -65,13 +60,15 @@ class NextLinkPaginator:
         next_url, next_params, n = url, params, 0
         while next_url and n < MAX_PAGES:
             r = _get(client, next_url, next_params)
-            yield Payload(str(r.url), r.content, r.charset_encoding)
             n += 1
             try:
                 doc = orjson.loads(r.content)
                 links = [l.get("url") for l in doc.get("link", []) if l.get("relation") == "next"]
             except (orjson.JSONDecodeError, AttributeError, TypeError):
-                links = []  # an unreadable page ends the walk; it is quarantined whole
+                # without its next link the rest of the feed cannot be found: fail the run, say why
+                raise SourceError(f"page {n} ({r.url}) is not a JSON Bundle with links: cannot follow "
+                                  "the feed past it") from None
+            yield Payload(str(r.url), r.content, r.charset_encoding)
             next_url, next_params = (links[0], None) if links else (None, None)
 
 
@@ -131,7 +128,7 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict, counter: PageCounter,
           as_of: date | None = None) -> Iterator[Unit]:
     """One unit per run: every page of the feed (since the incremental cursor)."""
     src: HttpSource = spec.source
-    base = base_url(spec, cfg)
+    base = source_url(spec, cfg)
     if not base:
         return
     url = base.rstrip("/") + src.path

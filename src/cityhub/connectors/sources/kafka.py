@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def topic_of(spec: ConnectorSpec, cfg: Settings) -> str:
-    """``CITYHUB_<NAME>_TOPIC``, else the declared topic."""
-    return cfg.connector(spec.name).topic or spec.source.topic
+    """``CITYHUB_<NAME>_TOPIC``, else the declared topic, else the connector's name."""
+    return cfg.connector(spec.name).topic or spec.source.topic or spec.name
 
 
 @dataclass
@@ -122,15 +122,16 @@ class Topic:
 
 
 def lag(bootstrap: str, topic: str, offsets: dict[str, int]) -> int | None:
-    """Messages on the topic after the lake's offsets (None: the broker did not say)."""
+    """Messages on the topic after the lake's offsets (None: the broker did not say).
+    Monitoring: whatever goes wrong asking the broker, status still answers."""
     try:
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    except KafkaError:
+    except Exception:  # noqa: BLE001 - an unreachable or misconfigured broker is "unknown lag"
         return None
     try:
         parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
         ends = consumer.end_offsets(parts) if parts else {}
-    except KafkaError:
+    except Exception:  # noqa: BLE001 - as above
         return None
     finally:
         consumer.close()

@@ -12,18 +12,13 @@ from cityhub.core.errors import SourceError
 from cityhub.core.payloads import Payload
 from cityhub.core.settings import Settings
 from cityhub.core.time import now_cst
-from cityhub.connectors.sources.units import Unit
+from cityhub.connectors.sources.units import Unit, source_url
 from cityhub.declarations.connectors import ConnectorSpec, SqlSource
-
-
-def database_url(spec: ConnectorSpec, cfg: Settings) -> str:
-    """``CITYHUB_<NAME>_URL``, else the declared URL (empty: not configured)."""
-    return cfg.connector(spec.name).url or spec.source.url
 
 
 def units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator[Unit]:
     src: SqlSource = spec.source
-    url = database_url(spec, cfg)
+    url = source_url(spec, cfg)
     if not url:
         return
     cursor = state.get("cursor", src.start)
@@ -40,6 +35,9 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator[Unit]:
         engine.dispose()
     if not rows:
         return
+    if src.watermark not in rows[-1]:
+        raise SourceError(f"{spec.name}: the query returns no column {src.watermark!r} (the declared watermark); "
+                          f"it returns {', '.join(rows[-1])}")
     data = json.dumps(rows, default=str, ensure_ascii=False).encode()
     last = str(rows[-1][src.watermark])
     yield Unit(id=f"sql:{cursor}..{last}", payloads=[Payload(f"sql:{src.watermark}>{cursor}", data, "utf-8")],

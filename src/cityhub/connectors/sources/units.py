@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from cityhub.core.payloads import Payload
+from cityhub.core.settings import Settings
+from cityhub.declarations.connectors import ConnectorSpec
 
 
 @dataclass
@@ -20,6 +22,12 @@ class Unit:
     """State entries that record this unit as taken: {section: {key: digest}}."""
     cursor: Callable[[list[dict]], str | None] | None = None
     """For incremental sources: the new cursor, from the unit's records."""
+
+
+def source_url(spec: ConnectorSpec, cfg: Settings) -> str:
+    """``CITYHUB_<NAME>_URL``, else the declared URL (empty: the connector is not configured):
+    an HTTP base URL or a department database's SQLAlchemy URL."""
+    return cfg.connector(spec.name).url or getattr(spec.source, "url", "")
 
 
 def digest(payloads: list[Payload]) -> str:

@@ -13,7 +13,7 @@ from cityhub.connectors.batches import lines_batch, unit_batch
 from cityhub.connectors.drift import DriftFindings
 from cityhub.connectors.formats import PageCounter
 from cityhub.connectors.sources import file_drop, http, kafka, sql
-from cityhub.connectors.sources.units import Unit
+from cityhub.connectors.sources.units import Unit, source_url
 from cityhub.core.errors import CityHubError
 from cityhub.core.payloads import Payload
 from cityhub.core.time import now_cst
@@ -58,11 +58,11 @@ def configured(spec: ConnectorSpec, lake: Lake) -> str | None:
     """Why ``spec`` cannot run with the lake's settings (None: it can)."""
     cfg = lake.cfg
     match spec.source.kind:
-        case "http" if not http.base_url(spec, cfg):
+        case "http" if not source_url(spec, cfg):
             return f"no URL: set CITYHUB_{spec.name.upper()}_URL"
         case "kafka" if not cfg.kafka_bootstrap:
             return "no Kafka broker: set CITYHUB_KAFKA_BOOTSTRAP"
-        case "sql" if not sql.database_url(spec, cfg):
+        case "sql" if not source_url(spec, cfg):
             return f"no database: set CITYHUB_{spec.name.upper()}_URL"
     return None
 

@@ -44,4 +44,9 @@ def status(lake: Lake) -> list[dict]:
             "lag": lag(spec, lake), "last_data": last_data, "fresh": fresh,
             "freshness_hours": spec.freshness_hours, "drift": last["drift"] if last else None,
         })
+    for name, problems in lake.decl.broken("connector").items():  # left out, and said so
+        out.append({"connector": name, "dataset": None, "source": None, "configured": "no: declaration broken",
+                    "last_run": None, "result": f"declaration broken: {'; '.join(str(p) for p in problems)}",
+                    "landed": 0, "quarantined": 0, "lag": None, "last_data": None, "fresh": None,
+                    "freshness_hours": None, "drift": None})
     return out
