@@ -14,6 +14,7 @@ Airflow's own parsing in a fresh process, as production runs it, is
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -196,6 +197,11 @@ def test_connector_dags_then_indicators_end_to_end(dagbag, cityhub_home, decl):
     values = latest(_lake(decl), code="5", region="371400")
     assert values, "no indicator 5 for the city"
     assert any(v["value"] is not None and v["denominator"] > 0 for v in values)
+    # the city's value is its main urban area's (德城区 371402); the whole city is stored beside it
+    for v in values:
+        assert "371402" in v["scope"] and v["definition_version"] == 2 and v["definition_hash"]
+        whole = {x["code"]: x for x in json.loads(v["components"])}["5.whole"]
+        assert whole["kind"] == "alternate" and whole["denominator"] > v["denominator"]
     # every declared indicator, the catalogue-level ones (#27, #28, #30) included
     every = latest(_lake(decl), region="371400")
     assert {v["code"] for v in every} == set(decl.indicators)

@@ -8,6 +8,11 @@ sources the connectors are written against, in their real formats:
   GB18030/GB2312/UTF-8), also served over HTTP by :func:`serve_catalog`;
 * camera status events (JSON lines, also published to Kafka).
 
+Key areas and registered cameras carry the township-level unit they lie in
+(``township_code``, a real unit of their county): mostly streets, some towns, a
+few townships and town-like units; a camera watching a key area lies in the
+area's unit, and ~3% of rows have no code (the source did not record it).
+
 Everything is deterministic by ``(city, seed)`` for the world's structure (the
 cameras do not change from one day to the next) and by ``(city, seed, day)``
 for what happens on the day (status, events, injected faults). Every injected
@@ -31,7 +36,7 @@ from xml.sax.saxutils import escape
 
 from cityhub.declarations.regions import City
 from cityhub_sim.common import city as get_city
-from cityhub_sim.common import publish, serve_http, unknown_county_code, write_atomic
+from cityhub_sim.common import Townships, kind_table, publish, recorded, serve_http, unknown_county_code, write_atomic
 
 # --------------------------------------------------------------------------- config
 
@@ -62,9 +67,9 @@ class CameraWorld:
     faults: list[dict] = field(default_factory=list)
 
 
-KEY_AREA_FIELDS = ["area_id", "name", "kind", "region", "longitude", "latitude"]
+KEY_AREA_FIELDS = ["area_id", "name", "kind", "region", "township_code", "longitude", "latitude"]
 REGISTRY_FIELDS = [
-    "device_id", "name", "region", "key_area_id", "resolution",
+    "device_id", "name", "region", "township_code", "key_area_id", "resolution",
     "longitude", "latitude", "owner", "install_date", "address",
 ]
 ITEM_FAULTS = (
@@ -117,6 +122,19 @@ RESOLUTIONS = ("1920x1080", "1280x720", "704x576")
 RESOLUTION_WEIGHTS = (74, 16, 10)
 # GB/T 28181-2016 Info/Resolution codes a camera supports: 6 1080P, 5 720P, 4 D1.
 RESOLUTION_CODES = {"1920x1080": "6/5/4", "1280x720": "5/4", "704x576": "4"}
+
+# Where key areas lie, by kind: weights of street (街道), town (镇), township (乡) and
+# town-like unit (开发区 ...). Mostly the streets of districts and county seats; scenic
+# spots and schools more often out in the towns. ~76% streets over the kind mix.
+AREA_UNITS = {
+    "station": kind_table(70, 25, 2, 3), "square": kind_table(88, 10, 1, 1),
+    "hospital": kind_table(85, 13, 1, 1), "school": kind_table(65, 30, 4, 1),
+    "commercial": kind_table(85, 11, 1, 3), "scenic": kind_table(40, 45, 8, 7),
+    "government": kind_table(90, 9, 1, 0),
+}
+# Cameras watching no key area (roads, junctions, villages' 雪亮工程 points); a camera
+# watching an area lies in the area's unit.
+CAMERA_UNITS = kind_table(72, 24, 2, 2)
 
 NETWORKED_SHARE = 0.90     # registry cameras that appear in the catalogue
 UNREGISTERED_SHARE = 0.02  # catalogue devices missing from the registry
@@ -180,17 +198,22 @@ def _owner(c: City, county: str, industry: str) -> str:
 # ------------------------------------------------------------------ structure (by seed)
 
 
-def _key_areas(rng: random.Random, c: City, cfg: SimConfig,
-               centres: dict[str, tuple[float, float]]) -> tuple[list[dict], dict[str, str]]:
-    """Key areas, plus each one's coverage profile: normal, sd (SD cameras only) or none.
+def _key_areas(rng: random.Random, c: City, cfg: SimConfig, centres: dict[str, tuple[float, float]],
+               trng: random.Random) -> tuple[list[dict], dict[str, str], dict[str, str | None]]:
+    """Key areas, plus each one's coverage profile: normal, sd (SD cameras only) or none,
+    and the township-level unit it really lies in (drawn with ``trng``; the list omits
+    it for a few areas).
 
     The profiles make the HD-coverage indicator non-trivial: some areas end up with
     no HD camera, a few with no camera at all.
     """
     rows: list[dict] = []
     profile: dict[str, str] = {}
+    where: dict[str, str | None] = {}
+    t = trng.random
     for county, cname in c.counties.items():
         lon0, lat0 = centres[county]
+        units = Townships(county)
         used: set[str] = set()
         for i in range(1, cfg.key_areas_per_county + 1):
             kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
@@ -204,8 +227,10 @@ def _key_areas(rng: random.Random, c: City, cfg: SimConfig,
                 name = f"{cname}{word}{i}"
             used.add(name)
             area_id = f"KA{county}-{i:04d}"
+            where[area_id] = units.draw(t, AREA_UNITS[kind])
             rows.append({
                 "area_id": area_id, "name": name, "kind": kind, "region": county,
+                "township_code": recorded(t, where[area_id]) or "",
                 "longitude": _coord(lon0 + rng.uniform(-0.12, 0.12)),
                 "latitude": _coord(lat0 + rng.uniform(-0.10, 0.10)),
             })
@@ -217,12 +242,15 @@ def _key_areas(rng: random.Random, c: City, cfg: SimConfig,
             if needed not in profile.values():
                 normal = [a for a, p in profile.items() if p == "normal"]
                 profile[rng.choice(normal)] = needed
-    return rows, profile
+    return rows, profile, where
 
 
 def _cameras(rng: random.Random, c: City, cfg: SimConfig, centres: dict[str, tuple[float, float]],
-             key_areas: list[dict], profile: dict[str, str]) -> tuple[list[dict], list[dict]]:
-    """The registry rows and the catalogue's base items (before status and faults)."""
+             key_areas: list[dict], profile: dict[str, str], where: dict[str, str | None],
+             trng: random.Random) -> tuple[list[dict], list[dict]]:
+    """The registry rows and the catalogue's base items (before status and faults).
+
+    Township codes are drawn with ``trng`` only, so they change nothing else."""
     platform_id = platform_id_for(c.code)
     # Coordinates parsed once per area rather than once per camera.
     areas_by_county: dict[str, list[dict]] = {}
@@ -241,7 +269,11 @@ def _cameras(rng: random.Random, c: City, cfg: SimConfig, centres: dict[str, tup
     def pick(seq):
         return seq[int(r() * len(seq))]
 
-    def new_device(county: str, area: dict | None, resolution: str) -> tuple[dict, dict]:
+    t = trng.random
+    units = {county: Townships(county) for county in c.counties}
+
+    def new_device(county: str, area: dict | None, resolution: str,
+                   township: str | None = None) -> tuple[dict, dict]:
         serials[county] += 1
         industry = pick(INDUSTRY_TABLE)
         dtype = "132" if r() < 0.7 else "131"
@@ -269,7 +301,7 @@ def _cameras(rng: random.Random, c: City, cfg: SimConfig, centres: dict[str, tup
         ptz = "1" if x < 0.3 else "2" if x < 0.45 else "3"
         lon_s, lat_s = f"{lon:.6f}", f"{lat:.6f}"
         row = {
-            "device_id": device_id, "name": name, "region": county,
+            "device_id": device_id, "name": name, "region": county, "township_code": township or "",
             "key_area_id": area["area_id"] if area is not None else "", "resolution": resolution,
             "longitude": lon_s, "latitude": lat_s, "owner": owner,
             "install_date": installed.isoformat(), "address": address,
@@ -299,7 +331,9 @@ def _cameras(rng: random.Random, c: City, cfg: SimConfig, centres: dict[str, tup
                 resolution = "704x576"
             else:
                 resolution = pick(RESOLUTION_TABLE)
-            row, item = new_device(county, area, resolution)
+            township = (recorded(t, where[area["area_id"]]) if area is not None
+                        else units[county].pick(t, CAMERA_UNITS))
+            row, item = new_device(county, area, resolution, township)
             registry.append(row)
             if r() < NETWORKED_SHARE:
                 items.append(item)
@@ -654,8 +688,9 @@ def _generate(cfg: SimConfig) -> CameraWorld:
     srng = random.Random(f"cameras/{c.code}/{cfg.seed}")
     drng = random.Random(f"cameras/{c.code}/{cfg.seed}/{cfg.day.isoformat()}")
     centres = _county_centres(c)
-    key_areas, profile = _key_areas(srng, c, cfg, centres)
-    registry, items = _cameras(srng, c, cfg, centres, key_areas, profile)
+    trng = random.Random(f"cameras/{c.code}/{cfg.seed}/townships")
+    key_areas, profile, where = _key_areas(srng, c, cfg, centres, trng)
+    registry, items = _cameras(srng, c, cfg, centres, key_areas, profile, where, trng)
     platform_id = platform_id_for(c.code)
 
     random_ = drng.random

@@ -11,11 +11,11 @@ import typer
 
 from cityhub.api.serve import serve as serve_api
 from cityhub.cli.context import console, fail, obtain
-from cityhub.cli.render import progress, run_table
+from cityhub.cli.render import indicator_table, progress, run_table, scopes
 from cityhub.connectors.sources.kafka import ensure_topic, topic_of
 from cityhub.core.errors import CityHubError
 from cityhub.core.time import now_cst
-from cityhub.pipelines.indicators.engine import watch
+from cityhub.pipelines.indicators.engine import latest, watch
 from cityhub_sim import cameras, demo
 
 simulate_app = typer.Typer(help="Simulated department feeds.", no_args_is_help=True)
@@ -84,6 +84,11 @@ def run(ctx: typer.Context, seed: int = 1, day: Optional[str] = typer.Option(Non
         result = demo.run(lake, the_day, seed=seed, progress=step)
         prog.update(task, description="demo data ready", completed=10)
     console().print(run_table(result.reports))
+    year = latest(lake, region=cfg.city, period_label=f"{the_day:%Y}")
+    console().print(f"\n{cfg.city}, year to date: the standard's value (its scope) and the whole area's beside it")
+    console().print(indicator_table(year))
+    for line in scopes(year):
+        console().print(f"  {line}", highlight=False)
     token = next(v for k, v in result.tokens.items() if k.startswith("demo-county"))
     base = f"http://{cfg.api_host}:{cfg.api_port}"
     console().print(f"\n{result.indicators} indicator values computed for {the_day}. Try:\n")

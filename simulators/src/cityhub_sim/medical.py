@@ -17,6 +17,12 @@ in a manifest — :attr:`MedicalWorld.faults` for the registry,
 :func:`visit_faults` for a day's counts, both written by :func:`write_drop` —
 so tests can check what the connectors quarantine.
 
+Each institution lies in a real township-level unit of its county, delivered as the
+address's ``township-code`` extension (absent for the ~3% the platform has no code
+for): township health centres (乡镇卫生院) are in towns and townships, one per unit
+first, community health centres in streets, public hospitals in the county seat's
+streets, private hospitals mostly there too, clinics and village clinics anywhere.
+
 As in :mod:`hub.simulator.cameras`, each item draws each fault class with
 probability ``fault_rate`` (one fault per item at most), and every class occurs
 at least once whenever ``fault_rate > 0``.
@@ -40,7 +46,8 @@ import numpy as np
 
 from cityhub.declarations.regions import City
 from cityhub_sim.common import city as get_city
-from cityhub_sim.common import serve_http, write_atomic, unknown_county_code
+from cityhub_sim.common import (STREET, Townships, kind_table, recorded, serve_http, unknown_county_code,
+                                write_atomic)
 
 # --------------------------------------------------------------------------- config
 
@@ -84,6 +91,7 @@ class MedicalWorld:
 FHIR = "https://cityhub.example/fhir"
 KIND_SYSTEM = f"{FHIR}/CodeSystem/institution-kind"
 REGION_EXT = f"{FHIR}/StructureDefinition/region-code"
+TOWNSHIP_EXT = f"{FHIR}/StructureDefinition/township-code"
 LEVEL_EXT = f"{FHIR}/StructureDefinition/hospital-level"
 NETWORKED_EXT = f"{FHIR}/StructureDefinition/platform-networked"
 USCC_SYSTEM = "urn:cn:uscc"
@@ -133,6 +141,16 @@ PLACE_SUFFIXES = ("庄", "集", "寨", "屯", "店", "桥", "楼", "营", "堡",
 STREETS = ("新华", "人民", "解放", "建设", "文化", "胜利", "和平", "中山", "东风", "长河", "湖滨", "振华",
            "天衢", "迎宾", "光明", "跃进", "青年", "育才", "新湖", "广川", "运河", "宁安")
 CLINIC_SPECIALTIES = ("", "", "", "中医", "口腔", "内科", "西医", "中西医结合", "儿科", "外科")
+
+# Where institutions lie: weights of street (街道), town (镇), township (乡) and town-like
+# unit. Health centres and community centres are not drawn by weight: one per town or
+# township, and one per street, before any unit gets a second.
+UNITS = {
+    "public_hospital": kind_table(95, 5, 0, 0),    # the county seat (a few big towns' 中心医院)
+    "private_hospital": kind_table(78, 19, 1, 2),
+    "clinic": kind_table(60, 34, 3, 3),
+    "village_clinic": kind_table(20, 70, 8, 2),   # streets have villages too (城中村)
+}
 
 # Networked to the regional health information platform (#18): ~85% overall.
 NETWORKED = {"graded": 0.97, "village_clinic": 0.88, "clinic": 0.72, "other": 0.85}
@@ -267,17 +285,23 @@ def _clinic_stem(rng: random.Random) -> str:
     return who + rng.choice(CLINIC_SPECIALTIES)
 
 
-def _institutions(rng: random.Random, c: City, cfg: MedicalConfig) -> list[dict]:
-    """The registry as it really is: one record per institution, in serial order per county."""
+def _institutions(rng: random.Random, c: City, cfg: MedicalConfig, trng: random.Random) -> list[dict]:
+    """The registry as it really is: one record per institution, in serial order per county.
+
+    Where each one lies is drawn with ``trng``; a county the township data does not know
+    gets made-up town and street names and no township codes."""
     names: set[str] = set()
     codes: set[str] = set()
     seat = next(iter(c.counties))
     records: list[dict] = []
+    t = trng.random
     for county, cname in c.counties.items():
         kinds = _county_kinds(cfg.institutions_per_county, county == seat, cname.endswith("区"))
-        town_stems: set[str] = set()
-        towns = [_unique(town_stems, lambda: _place(rng)) + ("镇" if rng.random() < 0.8 else "乡")
-                 for _ in range(max(1, kinds.count("township_health_centre")))]
+        units = Townships(county)
+        # One health centre per town or township and one community centre per street, in
+        # an order drawn by seed; a county with more centres than units gets branches.
+        rural = trng.sample(units.pool("rural"), len(units.pool("rural"))) if units else []
+        streets = trng.sample(units.pool(STREET), len(units.pool(STREET))) if units else []
         villages: set[str] = set()
         seen = dict.fromkeys(KINDS, 0)
         for serial, kind in enumerate(kinds, 1):
@@ -285,17 +309,31 @@ def _institutions(rng: random.Random, c: City, cfg: MedicalConfig) -> list[dict]
             seen[kind] += 1
             if kind in HOSPITALS:
                 name, level, prefix = _hospital(rng, c, cname, kind, i, county == seat, names)
+                where = units.draw(t, UNITS["public_hospital" if prefix == "12" else "private_hospital"])
             elif kind == "township_health_centre":
-                name = _unique(names, lambda: cname + towns[i % len(towns)], "{}卫生院")
+                where = rural[i % len(rural)] if rural else None
+                town = units.names[where] if where else _place(rng) + "镇"
+                if i < max(1, len(rural)):
+                    name = _unique(names, lambda: cname + town, "{}卫生院")
+                else:
+                    name = _unique(names, lambda: f"{cname}{town}卫生院{_place(rng)}", "{}分院")
                 level, prefix = ("1" if rng.random() < 0.85 else "ungraded"), "12"
             elif kind == "community_health_centre":
-                name = _unique(names, lambda: cname + rng.choice(STREETS), "{}街道社区卫生服务中心")
+                where = streets[i % len(streets)] if streets else None
+                street = units.names[where] if where else rng.choice(STREETS) + "街道"
+                if i < max(1, len(streets)):
+                    name = _unique(names, lambda: cname + street, "{}社区卫生服务中心")
+                else:
+                    name = _unique(names, lambda: f"{cname}{street}{_place(rng)}社区", "{}卫生服务中心")
                 level, prefix = ("1" if rng.random() < 0.8 else "ungraded"), "12"
             elif kind == "village_clinic":
+                where = units.draw(t, UNITS["village_clinic"])
+                town = units.names[where] if where else _place(rng) + "镇"
                 village = _unique(villages, lambda: _place(rng))
-                name = _unique(names, lambda: f"{cname}{rng.choice(towns)}{village}村", "{}卫生室")
+                name = _unique(names, lambda: f"{cname}{town}{village}村", "{}卫生室")
                 level, prefix = "ungraded", "52" if rng.random() < 0.55 else "92"
             else:
+                where = units.draw(t, UNITS["clinic"])
                 name = _unique(names, lambda: cname + _clinic_stem(rng), "{}诊所")
                 level, prefix = "ungraded", "92" if rng.random() < 0.7 else "91"
             group = "graded" if level != "ungraded" else kind if kind in SMALL_VISITS else "other"
@@ -303,7 +341,7 @@ def _institutions(rng: random.Random, c: City, cfg: MedicalConfig) -> list[dict]
             codes.add(uscc)
             records.append({
                 "id": f"org-{county}-{serial:04d}", "uscc": uscc, "name": name, "kind": kind,
-                "level": level, "county": county, "district": cname,
+                "level": level, "county": county, "district": cname, "township": recorded(t, where),
                 "networked": level == "3" or rng.random() < NETWORKED[group],
                 "active": kind not in SMALL_VISITS or rng.random() >= INACTIVE_SHARE,
             })
@@ -320,7 +358,8 @@ def _resource(rec: dict) -> dict:
         "name": rec["name"],
         "type": [{"coding": [{"system": KIND_SYSTEM, "code": rec["kind"], "display": KINDS[rec["kind"]]}]}],
         "address": [{"district": rec["district"],
-                     "extension": [{"url": REGION_EXT, "valueCode": rec["county"]}]}],
+                     "extension": [{"url": REGION_EXT, "valueCode": rec["county"]}]
+                     + ([{"url": TOWNSHIP_EXT, "valueString": rec["township"]}] if rec["township"] else [])}],
         "extension": [{"url": LEVEL_EXT, "valueCode": rec["level"]},
                       {"url": NETWORKED_EXT, "valueBoolean": rec["networked"]}],
     }
@@ -427,7 +466,8 @@ def generate(cfg: MedicalConfig) -> MedicalWorld:
     """
     c = get_city(cfg.city, cfg.declarations)
     # Separate streams: the fault rate never changes the institutions or their visits.
-    records = _institutions(random.Random(f"medical/{c.code}/{cfg.seed}"), c, cfg)
+    records = _institutions(random.Random(f"medical/{c.code}/{cfg.seed}"), c, cfg,
+                            random.Random(f"medical/{c.code}/{cfg.seed}/townships"))
     frng = random.Random(f"medical/{c.code}/{cfg.seed}/faults")
     orgs, truncated, faults, in_truncated = _inject_registry_faults(
         frng, [_resource(r) for r in records], cfg, c)

@@ -14,6 +14,11 @@ intersection's installed control system depend only on ``(city, seed)``; what
 happens on the day (current mode, online, ``updated_at``, events, faults)
 depends on ``(city, seed, day)``. Every injected fault is listed in
 :attr:`TrafficWorld.faults` with what a connector should do with it.
+
+Each intersection carries the township-level unit it lies in (``township_code``,
+a real unit of its county; ``null`` for the ~3% the platform has no code for):
+arterial crossings are mostly in streets (urban), branch junctions a little more
+often in towns.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from pathlib import Path
 
 from cityhub.declarations.regions import City
 from cityhub_sim.common import city as get_city
-from cityhub_sim.common import publish, serve_http, write_atomic, unknown_county_code
+from cityhub_sim.common import Townships, kind_table, publish, serve_http, unknown_county_code, write_atomic
 
 # --------------------------------------------------------------------------- config
 
@@ -96,6 +101,10 @@ BRANCH_WORDS = (
 )
 BRANCH_SUFFIXES = ("街",) * 2 + ("巷", "路")
 
+# Where intersections lie, by road class: weights of street (街道), town (镇), township
+# (乡) and town-like unit. Signalised junctions are urban; majors even more so.
+UNITS = {"major": kind_table(90, 8, 1, 1), "branch": kind_table(76, 20, 2, 2)}
+
 MAJOR_SHARE = 0.75
 EPOLICE_SHARE = {"major": 0.55, "branch": 0.08}
 ONLINE_SHARE = 0.95
@@ -155,11 +164,12 @@ def _pick_names(rng: random.Random, words: list[str], suffixes: tuple[str, ...],
 # ------------------------------------------------------------------ structure (by seed)
 
 
-def _county_intersections(rng: random.Random, county: str, n: int) -> list[dict]:
+def _county_intersections(rng: random.Random, county: str, n: int, trng: random.Random) -> list[dict]:
     """One county's signalised intersections on a grid of arterials plus branch streets.
 
     Major intersections are crossings of an east-west and a north-south arterial;
     branch ones join an arterial and a branch street. Names are unique in the county.
+    Township codes are drawn with ``trng`` alone, so they change nothing else.
     """
     if n <= 0:
         return []
@@ -184,12 +194,14 @@ def _county_intersections(rng: random.Random, county: str, n: int) -> list[dict]
 
     out = []
     r = rng.random
+    units, t = Townships(county), trng.random
     for serial, (cls, major, minor) in enumerate(rows, 1):
         table = SYSTEM_TABLE[cls]
         out.append({
             "id": f"TS{county}-{serial:04d}",
             "name": f"{major}与{minor}交叉口",
             "region": county,
+            "township_code": units.pick(t, UNITS[cls]),
             "major_road": major,
             "minor_road": minor,
             "road_class": cls,
@@ -439,8 +451,9 @@ def generate(cfg: TrafficConfig) -> TrafficWorld:
     c = get_city(cfg.city, cfg.declarations)
     srng = random.Random(f"traffic/{c.code}/{cfg.seed}")
     drng = random.Random(f"traffic/{c.code}/{cfg.seed}/{cfg.day.isoformat()}")
+    trng = random.Random(f"traffic/{c.code}/{cfg.seed}/townships")
     items = [it for county in c.counties
-             for it in _county_intersections(srng, county, cfg.intersections_per_county)]
+             for it in _county_intersections(srng, county, cfg.intersections_per_county, trng)]
     all_ids = {it["id"] for it in items}
     _today(drng, items, cfg)
     faults = _inject_inventory_faults(drng, items, cfg, c)

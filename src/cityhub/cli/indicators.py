@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from cityhub.cli.context import console, obtain
-from cityhub.cli.render import indicator_table, progress
+from cityhub.cli.render import indicator_table, progress, scopes
 from cityhub.core.time import now_cst
 from cityhub.pipelines.indicators.engine import compute, latest, watch
 
@@ -26,6 +26,8 @@ def indicators_compute(
         prog.add_task("computing indicators", total=None)
         rows = compute(lake, date.fromisoformat(day) if day else now_cst().date(), code or None)
     console().print(indicator_table(rows))
+    for line in scopes(rows):
+        console().print(f"  {line}", highlight=False)
 
 
 @app.command("watch")
@@ -40,5 +42,8 @@ def indicators_watch(ctx: typer.Context,
 @app.command("show")
 def indicators_show(ctx: typer.Context, code: Optional[str] = None, region: Optional[str] = None,
                     period: Optional[str] = None):
-    """The latest stored values."""
-    console().print(indicator_table(latest(obtain(ctx).lake, code=code, region=region, period_label=period)))
+    """The latest stored values, with the scope each was counted over."""
+    rows = latest(obtain(ctx).lake, code=code, region=region, period_label=period)
+    console().print(indicator_table(rows))
+    for line in scopes(rows):
+        console().print(f"  {line}", highlight=False)

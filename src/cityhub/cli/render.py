@@ -1,6 +1,8 @@
 """Tables the commands print."""
 from __future__ import annotations
 
+import json
+
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,11 +34,22 @@ def run_table(reports, failed: dict | None = None) -> Table:
     return table
 
 
+def _num(x, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
 def indicator_table(rows: list[dict]) -> Table:
-    table = Table("code", "region", "period", "value", "numerator", "denominator", "reason")
+    """Values in the standard's scope, with the whole area's figure beside them."""
+    table = Table("code", "indicator", "region", "period", "value", "numerator", "denominator", "whole area",
+                  "reason")
     for r in rows:
-        v = "-" if r["value"] is None else f"{r['value']:.4f}"
-        n = "-" if r["numerator"] is None else f"{r['numerator']:.0f}"
-        d = "-" if r["denominator"] is None else f"{r['denominator']:.0f}"
-        table.add_row(r["code"], r["region"], r["period"], v, n, d, r["reason"] or "")
+        whole = next((x for x in json.loads(r.get("components") or "[]") if x["code"] == f"{r['code']}.whole"), None)
+        table.add_row(r["code"], r.get("name_zh") or r["name"], r["region"], r["period"], _num(r["value"], ".4f"),
+                      _num(r["numerator"], ".0f"), _num(r["denominator"], ".0f"),
+                      _num(whole["value"], ".4f") if whole else "", r["reason"] or "")
     return table
+
+
+def scopes(rows: list[dict]) -> list[str]:
+    """The scopes the values were counted over, each once."""
+    return list(dict.fromkeys(f"{r['region']}: {r['scope']}" for r in rows if r.get("scope")))

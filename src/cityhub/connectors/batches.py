@@ -2,7 +2,7 @@
 to the contract's text columns, with the state that marks the unit taken."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from cityhub.connectors import formats
 from cityhub.connectors.drift import DriftFindings
@@ -16,8 +16,8 @@ from cityhub.declarations.contracts import Contract
 
 
 def _batch(spec: ConnectorSpec, contract: Contract, decoded: Decoded, batch_id: str, state: dict | None,
-           as_of: date | None) -> tuple[Batch[Contract], DriftFindings]:
-    text, reasons, drift = to_text(spec, contract, decoded, as_of if spec.as_of != "none" else None)
+           as_of: date | None, observed_at: datetime | None = None) -> tuple[Batch[Contract], DriftFindings]:
+    text, reasons, drift = to_text(spec, contract, decoded, as_of if spec.as_of != "none" else None, observed_at)
     return Batch(connector=spec.name, contract=contract, batch_id=batch_id, text=text, sources=decoded.sources,
                  raw=decoded.raw, rejects=decoded.rejects, state=state, row_reasons=reasons), drift
 
@@ -34,7 +34,7 @@ def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
         cursor = unit.cursor(decoded.record_dicts())
         if cursor is not None:
             new_state["cursor"] = cursor
-    return _batch(spec, contract, decoded, f"{spec.name}:{unit.id}", new_state, unit.as_of)
+    return _batch(spec, contract, decoded, f"{spec.name}:{unit.id}", new_state, unit.as_of, unit.delivered_at)
 
 
 def lines_batch(spec: ConnectorSpec, contract: Contract, values: list[bytes], sources: list[str], batch_id: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
 import pyarrow as pa
@@ -57,10 +57,11 @@ def renamed(t: pa.Table, spec: ConnectorSpec) -> pa.Table:
                      for f, src in spec.columns.items()})
 
 
-def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: date | None
-            ) -> tuple[pa.Table, dict[int, list[str]], DriftFindings]:
-    """The contract's text columns for every decoded record, with drift findings
-    and the rows the drift policy refuses."""
+def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: date | None,
+            observed_at: datetime | None = None) -> tuple[pa.Table, dict[int, list[str]], DriftFindings]:
+    """The contract's text columns for every decoded record, with drift findings and the
+    rows the drift policy refuses. A contract's ``as_of`` and ``observed_at`` fields take the
+    unit's day and delivery time where the mapping gives none."""
     recs = decoded.records
     if isinstance(recs, pa.Table):
         spans = decoded.spans or [(recs.column_names, 0, recs.num_rows)]
@@ -85,8 +86,9 @@ def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: da
                                  pa.array([mapping.get(v, v) if v is not None else None for v in col], pa.string()))
     for f, value in spec.constants.items():
         out = _put(out, f, pa.array([value] * n, pa.string()))
-    if as_of is not None and contract.has("as_of") and "as_of" not in out.column_names:
-        out = _put(out, "as_of", pa.array([as_of.isoformat()] * n, pa.string()))
+    for name, value in (("as_of", as_of and as_of.isoformat()), ("observed_at", observed_at and observed_at.isoformat(sep=" "))):
+        if value is not None and contract.has(name) and name not in out.column_names:
+            out = _put(out, name, pa.array([value] * n, pa.string()))
     if out.num_columns == 0:
         out = pa.table({contract.field_names[0]: pa.nulls(n, pa.string())})
     return out, reasons, drift

@@ -213,6 +213,19 @@ class Conformance(Declared):
 Function = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
 
 
+class Lookup(Declared):
+    """A field the source does not send, taken from another lake dataset by key (e.g. a
+    visit's county from its institution in the registry)."""
+    dataset: Name
+    match: dict[Name, Name] = Field(min_length=1)
+    """This contract's field -> the other dataset's field that must equal it."""
+    take: Name
+    """The other dataset's field whose value is taken."""
+    newest: Name | None = None
+    """When the other dataset keeps versions (a registry per day): the field whose largest
+    value picks the version the value is taken from."""
+
+
 class ConnectorSpec(Declared):
     name: Name
     title: str = ""
@@ -235,6 +248,8 @@ class ConnectorSpec(Declared):
     """The as-of date of snapshot rows: the day in the file's name, the run's day, or none."""
     function: Function | None = None
     """``module:attr`` of a mapping function, for what renaming cannot say."""
+    lookups: dict[Name, Lookup] = {}
+    """Contract field -> where its value comes from when the source does not send it."""
     conformance: Conformance | None = None
 
     @model_validator(mode="after")

@@ -9,6 +9,8 @@ the first computation.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -100,6 +102,29 @@ class Indicator(Declared):
         """(where, SQL) of every query it runs, for checking."""
         return [(f"{p.code}.{side}", getattr(p, side)) for p in self.parts + self.alternates
                 for side in ("numerator", "denominator")]
+
+
+class Definition(Declared):
+    """What a value is computed with: the indicator as declared and the SQL of the views
+    it uses, frozen. Its hash names it: a stored value keeps the hash, and its evidence is
+    re-run with this very definition, not with whatever the declaration says today."""
+    indicator: Indicator
+    views: dict[str, str]
+
+    @property
+    def hash(self) -> str:
+        """A hash of what counts: inputs, scope, views' and parts' SQL, measures and weights
+        (not the names and prose, which can be edited without changing a value)."""
+        ind = self.indicator
+        counted = {"inputs": ind.inputs, "regions": ind.regions, "views": self.views,
+                   "parts": [[p.code, p.numerator, p.denominator, p.measure, p.weight] for p in ind.parts],
+                   "alternates": [[p.code, p.numerator, p.denominator, p.measure] for p in ind.alternates]}
+        text = json.dumps(counted, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def definition(ind: Indicator, views: dict[str, str]) -> Definition:
+    return Definition(indicator=ind, views={name: views[name] for name in ind.views})
 
 
 class IndicatorFile(Declared):

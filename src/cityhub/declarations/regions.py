@@ -21,12 +21,19 @@ class City(Declared):
     name_en: str = Field(min_length=1)
     counties: dict[CountyCode, str] = Field(min_length=1)
     """Districts, counties and county-level cities: code -> name."""
+    main_urban: tuple[CountyCode, ...] = ()
+    """The districts of the city's main urban area (主城区), which the standard's city-level
+    value counts (annex 1: 设区市主要指主城区, 不含县、县级市以及部分距离主城区较远、独立性较强的建制区).
+    Declared by the city; none is guessed: without it, city values are whole-area values."""
 
     @model_validator(mode="after")
     def _under_the_city(self):
         stray = [c for c in self.counties if c[:4] != self.code[:4] or c == self.code]
         if stray:
             raise ValueError(f"{', '.join(stray)} are not counties of {self.code} (they must start {self.code[:4]})")
+        unknown = [c for c in self.main_urban if c not in self.counties]
+        if unknown:
+            raise ValueError(f"main_urban names {', '.join(unknown)}, not districts of {self.code}")
         return self
 
     @property

@@ -216,10 +216,21 @@ def _connectors(ld: _Loader, contracts: dict[str, Contract]) -> dict[str, Connec
         elif c.system:
             problems.append(doc.problem(("dataset",), f"{spec.dataset} is written by the hub itself, not by a feed"))
         else:
-            for section in ("columns", "values", "constants"):
+            for section in ("columns", "values", "constants", "lookups"):
                 for f in getattr(spec, section):
                     if not c.has(f):
                         problems.append(doc.problem((section, f), f"{f!r} is not a field of contract {c.name}"))
+            for f, lookup in spec.lookups.items():
+                other = contracts.get(lookup.dataset)
+                if other is None:
+                    problems.append(doc.problem(("lookups", f, "dataset"), f"no contract named {lookup.dataset!r}"))
+                    continue
+                for mine, theirs in lookup.match.items():
+                    if not c.has(mine):
+                        problems.append(doc.problem(("lookups", f, "match", mine), f"{mine!r} is not a field of {c.name}"))
+                for field in [*lookup.match.values(), lookup.take, *([lookup.newest] if lookup.newest else [])]:
+                    if not other.has(field):
+                        problems.append(doc.problem(("lookups", f), f"{field!r} is not a field of {lookup.dataset}"))
         if spec.conformance is not None:
             conf = spec.conformance
             for where, files in (("clean", conf.clean), ("faulty", conf.faulty.files)):

@@ -24,6 +24,7 @@ from pyiceberg.expressions import BooleanExpression, AlwaysTrue
 from pyiceberg.table import Table
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from cityhub.core.errors import DeclarationError
 from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations, load
 from cityhub.declarations.contracts import Contract
@@ -72,10 +73,17 @@ class Lake:
     # -- tables -----------------------------------------------------------------
 
     def table(self, name: str) -> Table:
-        """Load table ``name``, creating it from its contract on first use."""
+        """Load table ``name``, creating it from its contract on first use and adding the
+        fields a newer contract version declares (schema evolution: rows landed before
+        have no value for them)."""
         ident = f"{NAMESPACE}.{name}"
         try:
-            return self.catalog.load_table(ident)
+            table = self.catalog.load_table(ident)
+            c = self.decl.contract(name)
+            have = set(table.schema().column_names)
+            if any(f.name not in have for f in c.fields):
+                table = self._evolve(table, c, have)
+            return table
         except NoSuchTableError:
             c = self.decl.contract(name)
             try:
@@ -85,6 +93,21 @@ class Lake:
                 )
             except Exception:  # created concurrently
                 return self.catalog.load_table(ident)
+
+    def _evolve(self, table: Table, c: Contract, have: set[str]) -> Table:
+        new = [f for f in c.fields if f.name not in have]
+        required = [f.name for f in new if not f.nullable]
+        if required:
+            raise DeclarationError(f"contract {c.name} v{c.version} adds required field(s) {', '.join(required)}, "
+                                   f"which the rows already in the lake cannot have: declare them nullable")
+        try:
+            with table.update_schema() as update:
+                update.union_by_name(pa.schema([pa.field(f.name, f.arrow_type, nullable=True) for f in new]))
+            with table.transaction() as tx:
+                tx.set_properties({"cityhub.contract_version": str(c.version)})
+        except CommitFailedException:
+            pass  # another process evolved it first
+        return self.catalog.load_table(table.name())
 
     def exists(self, name: str) -> bool:
         return self.catalog.table_exists(f"{NAMESPACE}.{name}")
@@ -129,6 +152,7 @@ class Lake:
                 data = c.conform(rows)
                 if c.sort_by:
                     data = data.sort_by([(k, "ascending") for k in c.sort_by])
+                data = data.select(table.schema().column_names)  # an evolved table keeps its own order
                 tx.append(data, snapshot_properties={
                     "cityhub.connector": connector, "cityhub.batch": batch_id, "cityhub.rows": str(n),
                 })
@@ -204,13 +228,17 @@ _RETRY = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_a
 
 
 def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], contract: Contract) -> None:
-    """(Re)define view ``name`` over ``files`` of ``contract``'s dataset; an empty table
-    gets an empty view of the contract's schema."""
-    if files:
-        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{listing}])')
-    else:
+    """(Re)define view ``name`` over ``files`` of ``contract``'s dataset, with every field
+    of the contract: files written before a field was added have it as null (columns are
+    matched by name), and an empty table gets an empty view of the contract's schema."""
+    if not files:
         empty_view(con, name, contract)
+        return
+    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    source = f"read_parquet([{listing}], union_by_name = true)"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    added = "".join(f', CAST(NULL AS {f.sql_type}) AS "{f.name}"' for f in contract.fields if f.name not in present)
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT *{added} FROM {source}')
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,8 @@ from cityhub.declarations import Declarations
 
 EXPORT_COLUMNS = [("指标编号", "code"), ("指标名称", "name_zh"), ("指标名称(英文)", "name_en"), ("区域代码", "region"),
                   ("区域名称", "region_name"), ("统计周期", "period"), ("指标值", "value"), ("分子", "numerator"),
-                  ("分母", "denominator"), ("无值原因", "reason"), ("定义版本", "definition_version"),
+                  ("分母", "denominator"), ("无值原因", "reason"), ("统计口径", "scope"), ("定义版本", "definition_version"),
+                  ("定义哈希", "definition_hash"),
                   ("数据快照", "inputs"), ("计算时间", "computed_at")]
 
 
@@ -53,11 +54,13 @@ def export_rows(decl: Declarations, values: list[dict]) -> list[dict]:
     out = []
     for v in values:
         ind = inds.get(v["code"])
-        row = {**v, "name_zh": ind.name_zh if ind else "", "name_en": ind.name_en if ind else v["name"],
+        row = {**v, "name_zh": v.get("name_zh") or (ind.name_zh if ind else ""),
+               "name_en": ind.name_en if ind else v["name"],
                "region_name": region_name(decl, v["region"])}
         out.append({zh: row.get(key) for zh, key in EXPORT_COLUMNS})
         for alt in v.get("alternates") or ():  # e.g. 27.effective beside the nominal 27
             out.append({zh: {**row, "code": alt["code"], "name_en": alt["name"], "value": alt["value"],
+                             "name_zh": alt.get("name_zh") or row["name_zh"], "scope": alt.get("scope", row["scope"]),
                              "numerator": alt["numerator"], "denominator": alt["denominator"],
                              "reason": alt["reason"]}.get(key) for zh, key in EXPORT_COLUMNS})
     return out

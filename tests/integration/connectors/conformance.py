@@ -138,15 +138,15 @@ def cameras(decl: Declarations, name: str, clean: bool) -> Delivery:
             if not clean and name == "camera_registry":
                 faults.extend(_spoil_csv(paths[0], [
                     ("csv_short_line", ["{key}", "x"]),
-                    ("csv_bad_device_id", ["3714020000131{key}", "cam", "371402", "", "1920x1080", "116.3", "37.4",
+                    ("csv_bad_device_id", ["3714020000131{key}", "cam", "371402", "", "", "1920x1080", "116.3", "37.4",
                                            "o", "2020-01-01", "a"]),
-                    ("csv_unknown_region", ["37149900001310000999", "{key}", "371499", "", "1920x1080", "116.3",
+                    ("csv_unknown_region", ["37149900001310000999", "{key}", "371499", "", "", "1920x1080", "116.3",
                                             "37.4", "o", "2020-01-01", "a"]),
                 ]))
             if not clean and name == "camera_key_areas":
                 faults.extend(_spoil_csv(paths[0], [
-                    ("csv_unknown_region", ["{key}", "area", "square", "371499", "116.3", "37.4"]),
-                    ("csv_bad_longitude", ["{key}", "area", "square", "371402", "east", "37.4"]),
+                    ("csv_unknown_region", ["{key}", "area", "square", "371499", "", "116.3", "37.4"]),
+                    ("csv_bad_longitude", ["{key}", "area", "square", "371402", "", "east", "37.4"]),
                     ("csv_short_line", ["{key}", "area"]),
                 ]))
             return cfg, _nothing

@@ -31,8 +31,9 @@ from typer.testing import CliRunner
 
 from cityhub.access import catalogue
 from cityhub.cli.main import app as cli_app
-from cityhub.core.errors import DeclarationError
+from cityhub.core.errors import DeclarationError, InvalidRequest
 from cityhub.core.time import now_cst
+from cityhub.declarations.indicators import definition
 from cityhub.declarations.registry import catalogue_file
 from cityhub.pipelines.indicators.engine import compute, evaluate, refresh_now
 from cityhub.pipelines.indicators.evidence import evidence
@@ -130,6 +131,11 @@ def test_sharing_open_and_credit_rates_are_counted_from_facts(hub, lake, cfg, de
     assert (alt["27.effective"]["numerator"], alt["27.effective"]["denominator"]) == (1, 5)
     assert (alt["28.effective"]["numerator"], alt["28.effective"]["denominator"]) == (1, 3)
     assert (alt["30.effective"]["numerator"], alt["30.effective"]["denominator"]) == (0, 2)
+    # catalogue-level indicators count the whole city's catalogue: no main-urban scope, no .whole beside them
+    assert set(alt) == {"27.effective", "28.effective", "30.effective"}
+    for v in values:
+        assert "catalogue-level" in v["scope"] and v["rows_without_township"] is None and v["reason"] is None
+    assert got["27"]["name_zh"] == "数据资源共享水平" and got["27"]["definition_version"] == 1
 
     label = got["27"]["period"]
     facts = {r["category_id"]: r for r in lake.query(
@@ -145,10 +151,13 @@ def test_sharing_open_and_credit_rates_are_counted_from_facts(hub, lake, cfg, de
     assert sorted(r["category_id"] for r in ev["rows"]) == ["t.areas", "t.registry"] and ev["measured"] == 2
     ev = evidence(lake, "27", "371400", label, "numerator", component="27.effective")
     assert [r["category_id"] for r in ev["rows"]] == ["t.areas"] and ev["stored"] == 1
+    with pytest.raises(InvalidRequest, match="whole city only"):
+        evidence(lake, "27", "371400", label, "numerator", component="27.whole")
     # recomputing from the same snapshots gives the same value, to the bit
     p = parse_period(label)
     p = Period(label, p.start, later.date())
-    again = evaluate(lake, decl.indicator("27"), decl.city("371400"), p, json.loads(got["27"]["inputs"]))
+    again = evaluate(lake, definition(decl.indicator("27"), decl.views), decl.city("371400"), p,
+                     json.loads(got["27"]["inputs"]))
     assert again[0]["value"] == got["27"]["value"] and again[0]["components"] == got["27"]["components"]
 
 

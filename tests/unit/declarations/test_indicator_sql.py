@@ -67,8 +67,8 @@ def test_a_misspelt_column_is_named_with_its_part(decl):
 
 
 def test_a_query_without_a_region_column_is_refused(decl):
-    ind = _with_query(decl.indicator("7"), "7", "denominator", "SELECT intersection_id, region FROM",
-                      "SELECT intersection_id FROM")
+    ind = _with_query(decl.indicator("7"), "7", "denominator", "SELECT intersection_id, region, township_code FROM",
+                      "SELECT intersection_id, township_code FROM")
     (where, what), = bind_check(ind, decl.views, decl.contracts)
     assert where == "7.denominator" and "region" in what
 
@@ -76,8 +76,8 @@ def test_a_query_without_a_region_column_is_refused(decl):
 def test_a_sum_over_a_column_the_query_lacks_is_refused(decl):
     ind = decl.indicator("20")
     assert ind.measure == "sum(visits)"
-    ind = _with_query(ind, "20", "numerator", "SELECT v.uscc, v.region, v.visits FROM",
-                      "SELECT v.uscc, v.region FROM")
+    ind = _with_query(ind, "20", "numerator", "SELECT uscc, region, township_code, date, channel, visits FROM",
+                      "SELECT uscc, region, township_code, date, channel FROM")
     (where, what), = bind_check(ind, decl.views, decl.contracts)
     assert where == "20.numerator" and "visits" in what
     # the same query counted with count(*) binds: it is the measure that needs the column

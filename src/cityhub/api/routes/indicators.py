@@ -56,8 +56,10 @@ def indicator_evidence(
     region: Annotated[str, Query(pattern=r"^\d{6}$")],
     period: Annotated[str, Query(pattern=r"^(\d{4}(-\d{2}){0,2}|now)$")],
     side: Annotated[str, Query(pattern=r"^(numerator|denominator)$")] = "numerator",
-    component: Annotated[str | None, Query(max_length=16)] = None,
+    component: Annotated[str | None, Query(max_length=32, description="a component (4.1), an alternate "
+                                                                      "(27.effective) or a whole-area figure (7.whole)")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ):
     label, _ = scope(hub, p, region)
     inputs = hub.decl.indicator(code).inputs
@@ -74,7 +76,7 @@ def indicator_evidence(
                     hub.audit(p, "indicators.evidence", dataset=d, category=c.id,
                               filters={"code": code, "region": label}, status=status_of(e))
                     raise type(e)(f"the evidence of {code} is rows of {d}: {e.detail}") from None
-    out = evidence(hub.lake, code, label, period, side, component, limit)
+    out = evidence(hub.lake, code, label, period, side, component, limit, cursor)
     for d, c in cats.items():
         hub.audit(p, "indicators.evidence", dataset=d, category=c.id if c else None,
                   filters={"code": code, "region": label, "period": period, "side": side}, rows=len(out["rows"]))

@@ -1,11 +1,8 @@
-"""Mappings for the health commission's feeds: FHIR Organization resources to
-rows, and the county of a visit row from its institution's code."""
+"""Mappings for the health commission's feeds: FHIR Organization resources to rows
+(a visit's county comes from the registry: a lookup declared in medical_visits_drop)."""
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from cityhub.connectors.mapping import renamed
 
 USCC_SYSTEM = "urn:cn:uscc"
 
@@ -34,12 +31,7 @@ def organizations(resources: list[dict], spec) -> list[dict]:
             "kind": coding.get("code") if isinstance(coding, dict) else None,
             "level": _ext(r.get("extension"), "/hospital-level"),
             "region": _ext(address.get("extension") if isinstance(address, dict) else None, "/region-code"),
+            "township_code": _ext(address.get("extension") if isinstance(address, dict) else None, "/township-code"),
             "networked": networked, "active": r.get("active", True),
         })
     return rows
-
-
-def visits(t: pa.Table, spec) -> pa.Table:
-    """Visit counts: the county is positions 3-8 of the institution's USCC."""
-    out = renamed(t, spec)
-    return out.append_column("region", pc.utf8_slice_codeunits(out["uscc"], 2, 8))

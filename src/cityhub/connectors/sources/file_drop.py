@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from cityhub.core.payloads import Payload
 from cityhub.core.settings import Settings
+from cityhub.core.time import CST
 from cityhub.connectors.sources.units import Unit, digest
 from cityhub.declarations.connectors import ConnectorSpec, FileDropSource
 from cityhub.declarations.contracts import Contract
@@ -63,14 +64,17 @@ def units(spec: ConnectorSpec, contract: Contract, cfg: Settings, state: dict) -
                and size + sum(len(p.data) for p in pending[0][1]) <= MAX_UNIT_BYTES):
             size += sum(len(p.data) for p in pending[0][1])
             take.append(pending.pop(0))
-        payloads = [p for _, ps, _, _ in take for p in ps]
+        payloads = [p for _, ps, _, _, _ in take for p in ps]
         first, last = take[0][0], take[-1][0]
         yield Unit(id=f"{first}..{last}:{digest(payloads)[:16]}" if len(take) > 1 else f"{first}:{take[0][2][:16]}",
-                   payloads=payloads, as_of=take[0][3], mark={"files": {k: d for k, _, d, _ in take}})
+                   payloads=payloads, as_of=take[0][3], mark={"files": {k: d for k, _, d, _, _ in take}},
+                   delivered_at=max(t for *_, t in take))
 
 
-def pending_groups(spec: ConnectorSpec, cfg: Settings, state: dict) -> list[tuple[str, list[Payload], str, date]]:
-    """(group key, payloads, digest, day) of every file group not taken yet, oldest name first."""
+def pending_groups(spec: ConnectorSpec, cfg: Settings, state: dict
+                   ) -> list[tuple[str, list[Payload], str, date, datetime]]:
+    """(group key, payloads, digest, day, delivered at) of every file group not taken yet,
+    oldest name first."""
     src: FileDropSource = spec.source
     group_re = re.compile(src.group or r"^.*$")
     groups: dict[str, list[Path]] = defaultdict(list)
@@ -82,5 +86,6 @@ def pending_groups(spec: ConnectorSpec, cfg: Settings, state: dict) -> list[tupl
         payloads = [Payload(p.name, p.read_bytes(), None) for p in paths]
         d = digest(payloads)
         if state.get("files", {}).get(key) != d:
-            pending.append((key, payloads, d, day_of(paths[0])))
+            written = max(p.stat().st_mtime for p in paths)
+            pending.append((key, payloads, d, day_of(paths[0]), datetime.fromtimestamp(written, CST).replace(tzinfo=None)))
     return pending

@@ -138,6 +138,7 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict, counter: PageCounter,
     cursor = state.get("cursor")
     if src.incremental and cursor:
         params[src.incremental.param] = cursor
+    fetched_at = now_cst()
     try:
         with httpx.Client(timeout=src.timeout_s) as client:
             payloads = list(paginator(src).pages(client, url, params, counter))
@@ -163,6 +164,6 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict, counter: PageCounter,
         return best[1] if best else cursor
 
     unit = Unit(id=f"http:{key}:{d[:16]}", payloads=payloads, as_of=day, mark={"http": {key: d}},
-                cursor=new_cursor if field_name else None)
+                cursor=new_cursor if field_name else None, delivered_at=fetched_at)
     if not taken(state, unit):
         yield unit

@@ -40,5 +40,6 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict) -> Iterator[Unit]:
                           f"it returns {', '.join(rows[-1])}")
     data = json.dumps(rows, default=str, ensure_ascii=False).encode()
     last = str(rows[-1][src.watermark])
+    at = now_cst()
     yield Unit(id=f"sql:{cursor}..{last}", payloads=[Payload(f"sql:{src.watermark}>{cursor}", data, "utf-8")],
-               as_of=now_cst().date(), mark={}, cursor=lambda _records, last=last: last)
+               as_of=at.date(), mark={}, cursor=lambda _records, last=last: last, delivered_at=at)

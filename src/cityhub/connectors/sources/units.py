@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from cityhub.core.payloads import Payload
 from cityhub.core.settings import Settings
@@ -22,6 +22,9 @@ class Unit:
     """State entries that record this unit as taken: {section: {key: digest}}."""
     cursor: Callable[[list[dict]], str | None] | None = None
     """For incremental sources: the new cursor, from the unit's records."""
+    delivered_at: datetime | None = None
+    """When the source delivered it (fetched; a file's last write), CST: when what it
+    says was observed (a catalogue's Status, say)."""
 
 
 def source_url(spec: ConnectorSpec, cfg: Settings) -> str:

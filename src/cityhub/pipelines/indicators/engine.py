@@ -2,10 +2,12 @@
 
 For each indicator the inputs are pinned to their current snapshots (recorded as
 evidence), the declared views and queries run in an in-memory DuckDB over those
-snapshots' files, and the counted rows are tallied per county and for the city
-as a whole (from the city's rows, never an average of counties). A zero
-denominator gives no value and a reason. Re-running with the same snapshot ids
-gives the same numbers.
+snapshots' files, and the counted rows are tallied per county and for the city (from
+the city's rows, never an average of counties), in the standard's scope
+(``scope.py``: the main urban area, no towns or townships) with the whole area
+beside it. A zero denominator gives no value and a reason. Every value names the
+definition it was computed with (its hash); re-running that definition at the same
+snapshot ids gives the same numbers.
 """
 from __future__ import annotations
 
@@ -13,16 +15,18 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import pyarrow as pa
 
 from cityhub.core.time import now_cst
-from cityhub.declarations.indicators import Indicator, Ratio
+from cityhub.declarations.indicators import Definition, Ratio, definition
 from cityhub.declarations.regions import City
 from cityhub.declarations.sql import substitute
 from cityhub.lake import Lake
 from cityhub.pipelines import sharing
+from cityhub.pipelines.indicators import definitions, scope
 from cityhub.pipelines.indicators.periods import PERIOD_KINDS, Period, period
 
 
@@ -30,16 +34,46 @@ def bind(sql: str, p: Period) -> str:
     """A declared query for period ``p``."""
     return substitute(sql, p.label, p.start, p.end)
 
-def _counts(con, sql: str, c: City, measure: str) -> dict[str, float]:
-    """``measure`` (default ``count(*)``) over the counted rows, per county, and for
-    the city over all of the city's rows (a distinct count is not a sum of counties;
-    rows of a city-level indicator carry the city's own code), in one pass."""
-    rows = con.execute(f"SELECT region, grouping(region) AS whole, {measure} FROM ({sql}) "
-                       "WHERE region IN (SELECT region FROM city_regions) GROUP BY GROUPING SETS ((region), ())"
-                       ).fetchall()
-    per = {r: (n or 0) for r, whole, n in rows if not whole and r in c.counties}
-    per[c.code] = next((n for _, whole, n in rows if whole), 0) or 0
-    return per
+@dataclass(frozen=True)
+class Tally:
+    """A measure over one region's counted rows."""
+    standard: float
+    """In the standard's scope (main urban area or county, no towns or townships)."""
+    whole: float
+    """Over the whole administrative area."""
+    no_code: int | None
+    """Rows counted in the standard's scope that carry no township code (None: not asked)."""
+
+
+NONE = Tally(0, 0, None)
+"""A region without any counted row."""
+
+
+def _tallies(con, sql: str, c: City, measure: str, city_level: bool) -> dict[str, Tally]:
+    """``measure`` over the counted rows per county and for the city (from the city's own
+    rows, never an average of counties), in the standard's scope and over the whole area,
+    in one pass: GROUPING SETS over the county, the main urban area and the city."""
+    has_township = scope.TOWNSHIP in {row[0] for row in con.execute(f"DESCRIBE {sql}").fetchall()}
+    rows = con.execute(
+        f"SELECT region, urban, grouping(region) AS g_region, grouping(urban) AS g_urban, {measure} AS whole, "
+        f"{measure} FILTER (WHERE in_scope) AS standard, count(*) FILTER (WHERE in_scope AND NOT has_code) AS no_code, "
+        "count(*) FILTER (WHERE NOT has_code) AS no_code_whole "
+        f"FROM (SELECT *, region IN (SELECT region FROM main_urban) AS urban, {scope.in_scope(has_township)} AS in_scope, "
+        f"{scope.has_code(has_township)} AS has_code FROM ({sql}) WHERE region IN (SELECT region FROM city_regions)) "
+        "GROUP BY GROUPING SETS ((region), (urban), ())").fetchall()
+    out: dict[str, Tally] = {}
+    urban, city = None, NONE
+    for region, is_urban, g_region, g_urban, whole, standard, no_code, no_code_whole in rows:
+        if not g_region and region in c.counties:
+            out[region] = Tally(standard or 0, whole or 0, no_code if has_township else None)
+        elif g_region and not g_urban and is_urban:
+            urban = Tally(standard or 0, whole or 0, no_code if has_township else None)
+        elif g_region and g_urban:  # the whole city: its value when no main urban area is declared
+            city = Tally(whole or 0, whole or 0, no_code_whole if has_township and not city_level else None)
+    if c.main_urban and not city_level:
+        city = Tally(urban.standard if urban else 0, city.whole, urban.no_code if urban else None)
+    out[c.code] = city
+    return out
 
 
 class Run:
@@ -52,18 +86,18 @@ class Run:
     def __init__(self, lake: Lake, names, c: City, snapshots: dict[str, int | None] | None = None):
         self.con, self.used = lake.connect(sorted(set(names)), snapshots)
         self.c = c
-        self.views = lake.decl.views
         self.con.register("city_counties", pa.table({"region": pa.array(list(c.counties), pa.string())}))
         self.con.register("city_regions", pa.table({"region": pa.array([c.code, *c.counties], pa.string())}))
+        self.con.register("main_urban", pa.table({"region": pa.array(list(c.main_urban), pa.string())}))
         self.tables: dict[tuple, str] = {}
         self.tallies: dict[tuple, dict] = {}
 
-    def prepare(self, ind: Indicator, p: Period) -> tuple:
-        """Point the indicator's views at their materialised rows for ``p``; returns
+    def prepare(self, d: Definition, p: Period) -> tuple:
+        """Point the definition's views at their materialised rows for ``p``; returns
         the bound views (the key under which tallies over them are reused)."""
         bound: tuple = ()
-        for name in ind.views:
-            bound += ((name, bind(self.views[name], p)),)
+        for name in d.indicator.views:
+            bound += ((name, bind(d.views[name], p)),)
             table = self.tables.get(bound)
             if table is None:
                 table = f"__m{len(self.tables)}"
@@ -73,26 +107,29 @@ class Run:
             self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM "{table}"')
         return bound
 
-    def counts(self, bound: tuple, sql: str, measure: str) -> dict[str, float]:
-        key = (bound, sql, measure)
+    def counts(self, bound: tuple, sql: str, measure: str, city_level: bool) -> dict[str, Tally]:
+        key = (bound, sql, measure, city_level)
         if key not in self.tallies:
-            self.tallies[key] = _counts(self.con, sql, self.c, measure)
+            self.tallies[key] = _tallies(self.con, sql, self.c, measure, city_level)
         return self.tallies[key]
 
     def close(self) -> None:
         self.con.close()
 
 
-def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
+def evaluate(lake: Lake, d: Definition, c: City, p: Period,
              snapshots: dict[str, int | None] | None = None, run: Run | None = None) -> list[dict]:
-    """Values of ``ind`` for the city and each county over ``p`` (within ``run``, or
-    on a connection of its own at ``snapshots``)."""
+    """Values of the definition's indicator for the city and each county over ``p``
+    (within ``run``, or on a connection of its own at ``snapshots``): the standard's
+    scope, with the whole administrative area beside it."""
+    ind = d.indicator
+    city_level = ind.scope == "city"
     own = run is None
     run = run or Run(lake, ind.inputs, c, snapshots)
     try:
-        bound = run.prepare(ind, p)
-        tallies = {part.code: (run.counts(bound, bind(part.numerator, p), part.measure),
-                               run.counts(bound, bind(part.denominator, p), part.measure))
+        bound = run.prepare(d, p)
+        tallies = {part.code: (run.counts(bound, bind(part.numerator, p), part.measure, city_level),
+                               run.counts(bound, bind(part.denominator, p), part.measure, city_level))
                    for part in ind.parts + ind.alternates}
     finally:
         if own:
@@ -100,30 +137,51 @@ def evaluate(lake: Lake, ind: Indicator, c: City, p: Period,
     used = {n: run.used[n] for n in ind.inputs}
     missing = [n for n, sid in used.items() if sid is None]
     rows = []
-    for region in (c.regions if ind.scope == "all" else [c.code]):
-        def ratio(part: Ratio, kind: str) -> dict:
-            num, den = tallies[part.code][0].get(region, 0), tallies[part.code][1].get(region, 0)
-            return {**_ratio(part, num, den, region, p, missing), "kind": kind}
+    for region in ([c.code] if city_level else c.regions):
+        def ratio(part: Ratio, kind: str, whole: bool = False) -> dict:
+            num, den = (t.get(region, NONE) for t in tallies[part.code])
+            n, m = (num.whole, den.whole) if whole else (num.standard, den.standard)
+            out = {**_ratio(part, n, m, region, p, missing), "kind": kind}
+            if whole:
+                out.update(code=f"{part.code}.whole", name=f"{part.name_en or ind.name_en} (whole area)",
+                           name_zh=f"{part.name_zh or ind.name_zh}（全域）", scope=scope.WHOLE_AREA)
+            return out
         parts = [ratio(part, "component") for part in ind.parts]
         alternates = [ratio(a, "alternate") for a in ind.alternates]
+        whole = [] if city_level else [ratio(part, "alternate", whole=True) for part in ind.parts]
+        no_code = [tallies[part.code][1].get(region, NONE).no_code for part in ind.parts]
         if ind.composite:
-            value = (None if any(x["value"] is None for x in parts)
-                     else round(sum(x["value"] * x["weight"] for x in parts), 12))
-            reason = None if value is not None else "; ".join(x["reason"] for x in parts if x["reason"])
+            value, reason = _weighted(parts)
+            if whole:
+                w_value, w_reason = _weighted(whole)
+                whole.insert(0, {"code": f"{ind.code}.whole", "name": f"{ind.name_en} (whole area)",
+                                 "name_zh": f"{ind.name_zh}（全域）", "weight": 1.0, "numerator": None,
+                                 "denominator": None, "value": w_value, "reason": w_reason, "kind": "alternate",
+                                 "scope": scope.WHOLE_AREA})
             num = den = None
         else:
             value, reason, num, den = parts[0]["value"], parts[0]["reason"], parts[0]["numerator"], parts[0]["denominator"]
+        if region == c.code and not c.main_urban and not city_level:
+            reason = "; ".join(x for x in (reason, scope.undeclared(c)) if x)
         rows.append({
-            "code": ind.code, "name": ind.name_en, "region": region, "period": p.label,
+            "code": ind.code, "name": ind.name_en, "name_zh": ind.name_zh, "region": region, "period": p.label,
             "period_start": p.start, "period_end": p.end, "value": value,
             "numerator": None if num is None else float(num), "denominator": None if den is None else float(den),
-            "unit": ind.unit, "reason": reason,
-            "components": (json.dumps((parts if ind.composite else []) + alternates, ensure_ascii=False)
-                           if ind.composite or alternates else None),
+            "unit": ind.unit, "reason": reason, "scope": scope.describe(c, region, city_level),
+            "rows_without_township": None if all(x is None for x in no_code) else sum(x or 0 for x in no_code),
+            "components": (json.dumps((parts if ind.composite else []) + alternates + whole, ensure_ascii=False)
+                           if ind.composite or alternates or whole else None),
             "inputs": json.dumps({k: v for k, v in sorted(used.items())}),
-            "definition_version": ind.version,
+            "definition_version": ind.version, "definition_hash": d.hash,
         })
     return rows
+
+
+def _weighted(parts: list[dict]) -> tuple[float | None, str | None]:
+    """A composite's value: the weighted components, or none with their reasons."""
+    if any(x["value"] is None for x in parts):
+        return None, "; ".join(x["reason"] for x in parts if x["reason"])
+    return round(sum(x["value"] * x["weight"] for x in parts), 12), None
 
 
 def _ratio(part: Ratio, num: int, den: int, region: str, p: Period, missing: list[str]) -> dict:
@@ -148,16 +206,17 @@ def compute(lake: Lake, day: date, codes: list[str] | None = None,
     run_at = now or now_cst()
     out: list[dict] = []
     today = run_at.date()
-    chosen = [lake.decl.indicator(code) for code in codes or list(lake.decl.indicators)]
+    chosen = [definition(lake.decl.indicator(code), lake.decl.views) for code in codes or list(lake.decl.indicators)]
     periods = [period(kind, day) for kind in kinds if kind != "now" or day == today]  # "now" is today's only
-    if any("category_facts" in ind.inputs for ind in chosen):
+    if any("category_facts" in d.indicator.inputs for d in chosen):
         for p in periods:
             sharing.record(lake, c.code, p.label, p.start, p.end, now=run_at)
-    run = Run(lake, [i for ind in chosen for i in ind.inputs], c)
+    definitions.keep(lake, chosen, run_at)
+    run = Run(lake, [i for d in chosen for i in d.indicator.inputs], c)
     try:
         for p in periods:
-            for ind in chosen:
-                out.extend(evaluate(lake, ind, c, p, run=run))
+            for d in chosen:
+                out.extend(evaluate(lake, d, c, p, run=run))
     finally:
         run.close()
     for r in out:
@@ -216,5 +275,5 @@ def latest(lake: Lake, code: str | None = None, region: str | None = None,
             params.append(val)
     sql = ("SELECT * FROM indicator_values " + (f"WHERE {' AND '.join(where)} " if where else "")
            + "QUALIFY row_number() OVER (PARTITION BY code, region, period ORDER BY computed_at DESC) = 1 "
-           "ORDER BY code, region, period")
+           "ORDER BY TRY_CAST(code AS INTEGER), code, region, period")
     return lake.query(sql, ["indicator_values"], params).to_pylist()

@@ -19,7 +19,7 @@ from cityhub.core.payloads import Payload
 from cityhub.core.time import now_cst
 from cityhub.declarations.connectors import ConnectorSpec
 from cityhub.lake import Lake
-from cityhub.pipelines.ingest import runs
+from cityhub.pipelines.ingest import lookups, runs
 from cityhub.pipelines.landing import Assessment, LandReport, assess, land
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ def run(lake: Lake, name: str | ConnectorSpec, *, as_of: date | None = None, max
                 if unit is None:
                     break
                 batch, drift = unit_batch(spec, contract, unit, state, lake.cfg.parse_workers)
+                batch = lookups.apply(lake, spec, batch)
                 report.drift.add(drift)
                 report.land.add(land(lake, batch))
                 report.units += 1
@@ -123,6 +124,7 @@ def _consume(spec: ConnectorSpec, lake: Lake, report: RunReport, stop_at_end: bo
             new_state = {**state, "offsets": {**state.get("offsets", {}), **poll.offsets}}
             batch, drift = lines_batch(spec, contract, poll.values, poll.sources, poll.batch_id, new_state,
                                        now_cst().date())
+            batch = lookups.apply(lake, spec, batch)
             report.drift.add(drift)
             report.units += 1
             report.land.add(land(lake, batch))
@@ -136,7 +138,7 @@ def dry_run(lake: Lake, name: str, sample: Path) -> tuple[Assessment, DriftFindi
     unit = Unit(id=f"sample:{sample.name}", as_of=now_cst().date(),
                 payloads=[Payload(sample.name, sample.read_bytes(), None)])
     batch, drift = unit_batch(spec, lake.decl.contract(spec.dataset), unit, {}, lake.cfg.parse_workers)
-    return assess(lake, batch), drift
+    return assess(lake, lookups.apply(lake, spec, batch)), drift
 
 
 def _finish(lake: Lake, run_id: int, report: RunReport, status: str, error: str | None) -> None:

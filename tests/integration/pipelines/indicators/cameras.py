@@ -9,17 +9,28 @@ deliver it, with values counted by hand:
               C5 371425 B1 720p   networked, catalogue ON, event OFF 23:00, event ON next day 01:00
               C6 371425 B1 720p   not networked
               C7 371402 X9 1080p  networked, but X9 is not a declared key area
+  the catalogue is delivered at 06:00 on 11-22 (CATALOGUE_AT, its file's write time): #4.2 takes a
+  camera's newest observation, event or catalogue Status, so it is older than every event here
+  (before definition version 2 an event always beat the catalogue, whatever their times)
+  no row carries a township code: every row counts with its county (rows_without_township)
 
   by hand     371402: 4.1 = 1/3 (A1 only), 4.2 = 2/3 (C1, C2 of C1-C3), #4 = 0.5, #5 = 2/3
               371425: 4.1 = 1/1, 4.2 = 0/2 (C5 OFF at 23:00, C6 not networked), #4 = 0.5, #5 = 1/2
-              371400: 4.1 = 2/4, 4.2 = 2/5, #4 = 0.45, #5 = 3/5 (not the mean of the counties)
+              371400, the standard's value: its main urban area, 371402 (德城区) only, no towns or
+                      townships: 4.1 = 1/3, 4.2 = 2/3, #4 = 0.5, #5 = 2/3
+              371400, whole area (the alternates 4.1.whole, 4.2.whole, 4.whole, 5.whole), from the
+                      city's own rows over every county: 4.1 = 2/4, 4.2 = 2/5, #4 = 0.45, #5 = 3/5
+                      (not the mean of the counties)
               371403: no key areas -> no value, with a reason
 """
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from pathlib import Path
 
+from cityhub.core.time import CST
 from cityhub.pipelines.ingest.runner import run_all
 
 AREAS = """area_id,name,kind,region,longitude,latitude
@@ -54,12 +65,27 @@ LATER_EVENTS = [  # a second delivery for the same day: C6 and C3 are not networ
 ]
 
 
-def catalogue_page() -> bytes:
-    items = "".join(f"<Item><DeviceID>{d}</DeviceID><Name>cam</Name><CivilCode>{c}</CivilCode>"
-                    f"<Status>{s}</Status></Item>" for d, c, s in ITEMS)
+CATALOGUE_AT = datetime(2026, 11, 22, 6, 0, tzinfo=CST)
+"""When the catalogue of ``ITEMS`` is delivered (its file's write time): its Status is
+observed then, before every event of ``EVENTS``."""
+
+
+def catalogue_page(items: list[tuple] = ITEMS) -> bytes:
+    body = "".join(f"<Item><DeviceID>{d}</DeviceID><Name>cam</Name><CivilCode>{c}</CivilCode>"
+                   f"<Status>{s}</Status></Item>" for d, c, s in items)
     return ('<?xml version="1.0" encoding="GB18030"?>\n<Response><CmdType>Catalog</CmdType><SN>1</SN>'
-            f'<DeviceID>37140000002000000001</DeviceID><SumNum>{len(ITEMS)}</SumNum>'
-            f'<DeviceList Num="{len(ITEMS)}">{items}</DeviceList></Response>').encode("gb18030")
+            f'<DeviceID>37140000002000000001</DeviceID><SumNum>{len(items)}</SumNum>'
+            f'<DeviceList Num="{len(items)}">{body}</DeviceList></Response>').encode("gb18030")
+
+
+def write_catalogue(drop_root: Path, file: str, at: datetime, items: list[tuple] = ITEMS) -> None:
+    """A catalogue page as the platform drops it, delivered (written) at ``at``: the
+    catalogue's Status counts as observed then (``camera_catalog.observed_at``)."""
+    folder = drop_root / "cameras" / "catalog"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file
+    path.write_bytes(catalogue_page(items))
+    os.utime(path, (at.timestamp(), at.timestamp()))
 
 
 def write_status(drop_root: Path, file: str, events: list[tuple]) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.pipelines.indicators.cameras import (AREAS, EVENTS, REGISTRY, catalogue_page, ingest_cameras,
-                                                             write_status)
+from tests.integration.pipelines.indicators.cameras import (AREAS, CATALOGUE_AT, EVENTS, REGISTRY, ingest_cameras,
+                                                             write_catalogue, write_status)
 
 
 @pytest.fixture
@@ -15,7 +15,8 @@ def camera_lake(lake):
         (drop / sub).mkdir(parents=True, exist_ok=True)
     (drop / "key_areas" / "key_areas_371400_20261122.csv").write_text(AREAS, encoding="utf-8")
     (drop / "registry" / "registry_371400_20261122.csv").write_text(REGISTRY, encoding="utf-8")
-    (drop / "catalog" / "catalog_371400_20261122_p0001.xml").write_bytes(catalogue_page())
+    # delivered at 06:00, before every event: its Status is the older observation (#4.2 v2)
+    write_catalogue(lake.cfg.drop_root, "catalog_371400_20261122_p0001.xml", CATALOGUE_AT)
     write_status(lake.cfg.drop_root, "status_371400_20261122.jsonl", EVENTS)
     reports = ingest_cameras(lake)
     assert all(r.quarantined == 0 for r in reports.values())

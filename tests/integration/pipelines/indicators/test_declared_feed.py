@@ -3,6 +3,7 @@ electronic payment rate of public transport): its sample lands through the gener
 connector and the indicator counts it as the standard defines, by hand."""
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date, datetime
 
@@ -56,10 +57,14 @@ def test_22_is_the_hand_counted_share_of_trips_paid_electronically(landed):
             v = values[(region, period)]
             assert (v["numerator"], v["denominator"]) == (num, den)
             assert v["value"] == pytest.approx(num / den)
+    # the city's value is its main urban area's (德城区 371402), the whole city's beside it
     city = values[("371400", "2026-11-22")]
+    assert (city["numerator"], city["denominator"]) == EXPECTED["371402"] == (21300, 23300)
+    assert city["value"] == pytest.approx(21300 / 23300) and "371402" in city["scope"]
+    whole = next(x for x in json.loads(city["components"]) if x["code"] == "22.whole")
     num, den = (sum(n for n, _ in EXPECTED.values()), sum(d for _, d in EXPECTED.values()))
-    assert (city["numerator"], city["denominator"]) == (num, den) == (23900, 28300)
-    assert city["value"] == pytest.approx(23900 / 28300)
+    assert (whole["numerator"], whole["denominator"]) == (num, den) == (23900, 28300)
+    assert whole["value"] == pytest.approx(23900 / 28300)
     # a county with no trips has no value and says why
     none = values[("371426", "2026-11-22")]
     assert none["value"] is None and "denominator is 0" in none["reason"]
