@@ -42,10 +42,10 @@ DEV_AIRFLOW = [str(Path(sys.executable).parent / "airflow")]
 DEPS = os.environ.get("WHEEL_TEST_DEPS", "index")
 TIMEOUT = 900
 DAY = "2026-11-22"
-KEY_AREAS = [  # area_id, name, kind, region (counties of 371400), longitude, latitude
-    ("KA0001", "Dezhou Railway Station", "station", "371402", "116.30", "37.45"),
-    ("KA0002", "Central Square", "square", "371403", "116.35", "37.43"),
-    ("KA0003", "People's Hospital", "hospital", "371422", "116.40", "37.40"),
+KEY_AREAS = [  # area_id, name, kind, region (counties of 371400), township code, longitude, latitude
+    ("KA0001", "Dezhou Railway Station", "station", "371402", "371402001", "116.30", "37.45"),
+    ("KA0002", "Central Square", "square", "371403", "", "116.35", "37.43"),
+    ("KA0003", "People's Hospital", "hospital", "371422", "371422100", "116.40", "37.40"),
 ]
 
 
@@ -206,7 +206,7 @@ def test_ingest_a_key_areas_drop_then_compute_indicators(venv, outside, decl, du
     spec = decl.connector("camera_key_areas")
     assert spec.source.kind == "file_drop" and spec.format.kind == "csv"
     header = ",".join(spec.fields)
-    assert header == "area_id,name,kind,region,longitude,latitude"
+    assert header == "area_id,name,kind,region,township_code,longitude,latitude"
     drop = outside / "hub" / "drop" / spec.source.folder
     drop.mkdir(parents=True)
     (drop / f"key_areas_{DAY.replace('-', '')}.csv").write_text(
@@ -219,7 +219,7 @@ def test_ingest_a_key_areas_drop_then_compute_indicators(venv, outside, decl, du
     assert mine["lag"] == 0
 
     out = cityhub(venv, outside, "indicators", "compute", "--day", DAY, durations=durations).stdout
-    rows = [m.groups() for m in re.finditer(r"^│ (\w+) +│ (\d{6}) +│ (\S+) +│ (\S+) +│", out, re.MULTILINE)]
+    rows = [m.groups() for m in re.finditer(r"^│ (\w+) +│ [^│]+│ (\d{6}) +│ (\S+) +│ (\S+) +│", out, re.MULTILINE)]
     assert {code for code, region, *_ in rows if region == "371400"} == set(decl.indicators), out[-3000:]
     assert any(re.fullmatch(r"\d+\.\d{4}", value) for *_, value in rows), "no value computed"
 
