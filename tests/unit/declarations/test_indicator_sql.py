@@ -76,8 +76,8 @@ def test_a_query_without_a_region_column_is_refused(decl):
 def test_a_sum_over_a_column_the_query_lacks_is_refused(decl):
     ind = decl.indicator("20")
     assert ind.measure == "sum(visits)"
-    ind = _with_query(ind, "20", "numerator", "SELECT uscc, region, township_code, date, channel, visits FROM",
-                      "SELECT uscc, region, township_code, date, channel FROM")
+    ind = _with_query(ind, "20", "numerator", "SELECT uscc, region, township_code, channel, first_day, last_day, visits FROM",
+                      "SELECT uscc, region, township_code, channel, first_day, last_day FROM")
     (where, what), = bind_check(ind, decl.views, decl.contracts)
     assert where == "20.numerator" and "visits" in what
     # the same query counted with count(*) binds: it is the measure that needs the column
