@@ -1,13 +1,14 @@
 """An example county app: a local DuckDB copy of its county's camera and medical data,
-kept in sync through the hub's ``/changes`` endpoint, and the county's latest
-indicator values.
+kept in sync through the hub's ``/changes`` endpoint (upserts and deletes), and the
+county's latest indicator values.
 
     python examples/county_app.py --base-url http://127.0.0.1:8000 --db county.duckdb
 
 Each dataset's ``since`` cursor lives in the ``sync_state`` table of the same DuckDB
 file and is saved in the same transaction as the rows it brought, so a crash between
 two runs never loses or repeats a change set. Rows are upserted on the dataset's
-contract key (a PRIMARY KEY here, INSERT OR REPLACE). A second run with nothing new
+contract key (a PRIMARY KEY here, INSERT OR REPLACE) and tombstones delete their key, so
+corrections and removals in the hub reach the copy too. A second run with nothing new
 landed fetches nothing.
 """
 from __future__ import annotations
@@ -41,38 +42,43 @@ def ensure_table(con: duckdb.DuckDBPyConnection, dataset: str, sample: pa.Table,
     con.execute(f"CREATE TABLE IF NOT EXISTS {_q(dataset)} ({defs}, PRIMARY KEY ({', '.join(map(_q, key))}))")
 
 
-def sync(hub: HubClient, con: duckdb.DuckDBPyConnection, dataset: str) -> int:
-    """Apply what landed since the last run; returns the number of rows received."""
+def sync(hub: HubClient, con: duckdb.DuckDBPyConnection, dataset: str) -> tuple[int, int]:
+    """Apply what changed since the last run; returns the rows upserted and the keys deleted."""
     row = con.execute("SELECT since FROM sync_state WHERE dataset = ?", [dataset]).fetchone()
     since = row[0] if row else None
     try:
-        tables, next_since = hub.changes(dataset, since=since)
+        changed = hub.changes(dataset, since=since)
     except HubError as e:
         if e.status != 410:
             raise
         print(f"{dataset}: the hub no longer has our snapshot ({e.detail}); taking a full copy")
         since = None
-        tables, next_since = hub.changes(dataset)
-    key = hub.key(dataset)
-    received = sum(t.num_rows for t in tables)
+        changed = hub.changes(dataset)
+    key = changed.key
     con.begin()
     try:
-        ensure_table(con, dataset, tables[0], key)
+        ensure_table(con, dataset, changed.upserts[0], key)
         if since is None:  # a full copy replaces whatever we had
             con.execute(f"DELETE FROM {_q(dataset)}")
-        for t in tables:
+        for t in changed.deletes:  # a key is upserted or deleted in one change set, never both
+            if t.num_rows:
+                con.register("_gone", t)
+                match = " AND ".join(f"{_q(dataset)}.{_q(k)} = _gone.{_q(k)}" for k in key)
+                con.execute(f"DELETE FROM {_q(dataset)} USING _gone WHERE {match}")
+                con.unregister("_gone")
+        for t in changed.upserts:
             if t.num_rows:
                 con.register("_batch", t)
                 names = ", ".join(_q(n) for n in t.column_names)
                 con.execute(f"INSERT OR REPLACE INTO {_q(dataset)} ({names}) SELECT {names} FROM _batch")
                 con.unregister("_batch")
         con.execute("INSERT OR REPLACE INTO sync_state VALUES (?, ?, "
-                    f"(SELECT count(*) FROM {_q(dataset)}), current_timestamp)", [dataset, next_since])
+                    f"(SELECT count(*) FROM {_q(dataset)}), current_timestamp)", [dataset, changed.since])
         con.commit()
     except BaseException:
         con.rollback()
         raise
-    return received
+    return changed.upserted, changed.deleted
 
 
 def show_indicators(hub: HubClient) -> None:
@@ -88,7 +94,7 @@ def show_indicators(hub: HubClient) -> None:
               + (f"  ({v['reason']})" if v.get("reason") else ""))
 
 
-def main(argv: list[str] | None = None) -> dict[str, int]:
+def main(argv: list[str] | None = None) -> dict[str, tuple[int, int]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base-url", default=os.environ.get("CITYHUB_URL", "http://127.0.0.1:8000"))
     ap.add_argument("--client-id", default=os.environ.get("CITYHUB_CLIENT_ID"))
@@ -102,9 +108,9 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     with HubClient(args.base_url, args.client_id, args.client_secret) as hub, duckdb.connect(args.db) as con:
         con.execute(STATE)
         for dataset in DATASETS:
-            counts[dataset] = sync(hub, con, dataset)
+            counts[dataset] = upserted, deleted = sync(hub, con, dataset)
             total = con.execute(f"SELECT count(*) FROM {_q(dataset)}").fetchone()[0]
-            print(f"{dataset}: {counts[dataset]} rows received, {total} in the local copy")
+            print(f"{dataset}: {upserted} rows received, {deleted} deleted, {total} in the local copy")
         if not args.no_indicators:
             show_indicators(hub)
     return counts

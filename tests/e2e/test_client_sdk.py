@@ -1,8 +1,9 @@
 """The county SDK (``cityhub_client``) over real HTTP (``cityhub serve``), and the
 example county app (examples/county_app.py) keeping a DuckDB copy of its county's
 camera and medical data in sync through ``/changes``: the copy equals the county's rows in the lake, a second run brings
-nothing, a run after new data lands brings exactly the new rows, and no other
-county's row ever reaches it."""
+nothing, a run after new data lands brings exactly the new rows, a run after a correction
+and a removal in the lake brings exactly those upserts and tombstones (and the copy still
+equals the lake's current rows), and no other county's row ever reaches it."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,7 @@ from datetime import date, timedelta
 
 import duckdb
 import httpx
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cityhub_client import HubClient, HubError
@@ -67,6 +69,13 @@ def lake_rows(lake, dataset: str, where: str = "region = ?", params=(COUNTY,)) -
     return out
 
 
+def current(lake, dataset: str, keys: list[tuple]) -> pa.Table:
+    """The lake's current rows of ``keys``."""
+    rows = lake.query(f'SELECT * FROM "{dataset}"', [dataset])
+    wanted = set(keys)
+    return rows.filter(pa.array([tuple(r[k] for k in KEYS[dataset]) in wanted for r in rows.to_pylist()]))
+
+
 def copy_rows(db, dataset: str) -> dict[tuple, dict]:
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.sql(f'SELECT * FROM "{dataset}"').to_arrow_table().to_pylist()
@@ -75,14 +84,18 @@ def copy_rows(db, dataset: str) -> dict[tuple, dict]:
     return out
 
 
-def run_app(base_url: str, creds: dict, db) -> tuple[dict[str, int], str]:
+def run_app(base_url: str, creds: dict, db, deleted: dict[str, int] | None = None) -> tuple[dict[str, int], str]:
+    """Run the example app; returns the rows each dataset received (and checks the keys
+    deleted: ``deleted`` per dataset, none where not named)."""
     env = {**os.environ, "CITYHUB_CLIENT_ID": creds["client_id"], "CITYHUB_CLIENT_SECRET": creds["client_secret"]}
     out = subprocess.run([sys.executable, str(APP), "--base-url", base_url, "--db", str(db)], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr + out.stdout
-    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+): (\d+) rows received", out.stdout, re.MULTILINE)}
-    assert set(counts) == set(DATASETS), out.stdout
-    return counts, out.stdout
+    found = {m[1]: (int(m[2]), int(m[3]))
+             for m in re.finditer(r"^(\w+): (\d+) rows received, (\d+) deleted", out.stdout, re.MULTILINE)}
+    assert set(found) == set(DATASETS), out.stdout
+    assert {ds: d for ds, (_, d) in found.items()} == {ds: (deleted or {}).get(ds, 0) for ds in DATASETS}, out.stdout
+    return {ds: n for ds, (n, _) in found.items()}, out.stdout
 
 
 def assert_copy_is_the_county(lake, db) -> None:
@@ -126,6 +139,31 @@ def test_county_app_keeps_an_exact_copy_through_changes(world, tmp_path):
 
     fourth, _ = run_app(base_url, creds, db)
     assert fourth == dict.fromkeys(DATASETS, 0)
+
+    # corrections (same key, new values) and removals replace and delete rows in the lake
+    # (a camera taken out of the registry, an institution's record fixed and another withdrawn)
+    registry, institutions = sorted(lake_rows(lake, "camera_registry")), sorted(lake_rows(lake, "medical_institutions"))
+    fixed = current(lake, "camera_registry", registry[:3])
+    fixed = fixed.set_column(fixed.schema.get_field_index("name"), "name", pa.array(["更正后的名称"] * 3))
+    assert lake.replace("camera_registry", fixed, connector="camera_registry", batch_id="fix").removed == 3
+    gone = current(lake, "camera_registry", registry[3:5]).select(KEYS["camera_registry"])
+    assert lake.delete_keys("camera_registry", gone, connector="camera_registry", batch_id="rm").removed == 2
+    inst = current(lake, "medical_institutions", institutions[:1])
+    inst = inst.set_column(inst.schema.get_field_index("name"), "name", pa.array(["更正后的医院"]))
+    lake.replace("medical_institutions", inst, connector="medical_institutions_drop", batch_id="fix")
+    lake.delete_keys("medical_institutions", current(lake, "medical_institutions", institutions[1:2]).select(
+        KEYS["medical_institutions"]), connector="medical_institutions_drop", batch_id="rm")
+    # and a compaction rewrites the catalogue's files with the same rows: nothing to apply
+    assert lake.compact("camera_catalog", max_files=1)
+    time.sleep(1.2)
+
+    fifth, _ = run_app(base_url, creds, db, deleted={"camera_registry": 2, "medical_institutions": 1})
+    assert fifth == {**dict.fromkeys(DATASETS, 0), "camera_registry": 3, "medical_institutions": 1}
+    assert_copy_is_the_county(lake, db)
+    assert {r["name"] for k, r in copy_rows(db, "camera_registry").items() if k in registry[:3]} == {"更正后的名称"}
+    assert not set(registry[3:5]) & set(copy_rows(db, "camera_registry"))
+    sixth, _ = run_app(base_url, creds, db)
+    assert sixth == dict.fromkeys(DATASETS, 0)
 
 
 def test_client_reads_pages_arrow_exports_and_errors(world, tmp_path):

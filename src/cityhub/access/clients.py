@@ -85,6 +85,12 @@ def hash_secret(secret: str, salt: bytes | None = None) -> str:
     return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
 
 
+_DUMMY_HASH = ("scrypt$16384$8$1$9f1c6a0e5b7d4c2a8e3f6b1d0a9c7e52$"
+               "4b8e2f7a1c9d3e6f0a5b8c2d7e1f4a9b3c6d0e8f2a7b5c1d9e3f6a0b4c8d2e7f")
+"""What an unknown client id's secret is checked against (no secret hashes to it), so
+that it costs what a known id's wrong secret does."""
+
+
 def check_secret(secret: str, stored: str | None) -> bool:
     try:
         kind, n, r, p, salt, digest = (stored or "").split("$")
@@ -131,7 +137,8 @@ def exchange(cfg: Settings, client_id: str, secret: str) -> tuple[str, int]:
     """OAuth2 client credentials: a token and its lifetime in seconds, or ``Unauthorized``."""
     with engine(cfg.hub_db_uri).connect() as con:
         row = con.execute(select(clients).where(clients.c.id == client_id)).first()
-    if row is None or not check_secret(secret, row.secret_hash):
+    # an unknown id costs the scrypt a wrong secret does: the time tells nothing about which ids exist
+    if not check_secret(secret, _DUMMY_HASH if row is None else row.secret_hash) or row is None:
         raise Unauthorized("unknown client or wrong secret")
     if row.disabled:
         raise Unauthorized(f"client {row.name!r} is disabled")
@@ -161,6 +168,7 @@ def list_clients(cfg: Settings) -> list[dict]:
 
 
 def set_disabled(cfg: Settings, name: str, disabled: bool) -> None:
+    """Disable a client (its tokens stop working at once: every request checks) or enable it again."""
     with engine(cfg.hub_db_uri).begin() as con:
         n = con.execute(update(clients).where(clients.c.name == name).values(disabled=disabled)).rowcount
     if not n:

@@ -1,9 +1,10 @@
 """Grants: who may read what beyond the defaults, and the access decision.
 
-A county (or a department) applies for a category with a purpose, the personal
-fields it needs in clear, city-wide or county scope, and a duration; the owning
-department (or a city admin) approves or rejects; an approved grant runs from its
-approval for the duration applied for and then expires. The access decision for a
+A county (or a department, or the scoring layer to verify values by their evidence)
+applies for a category with a purpose, the personal fields it needs in clear, city-wide
+or county scope (county clients only: the others' grants are city-wide), and a
+duration; the owning department (or a city admin) approves or rejects; an approved
+grant runs from its approval for the duration applied for and then expires. The access decision for a
 request combines the category's share type, the caller's role and its live grants:
 
 - not shared: never served (only its owner reads its own data);
@@ -30,6 +31,11 @@ from cityhub.core.time import now_cst
 from cityhub.declarations import Declarations
 from cityhub.declarations.catalogue import Category
 from cityhub.lake.hubdb import engine, grants
+
+
+GRANTEES = ("county", "department", "scoring")
+"""Roles that apply for grants: counties and departments to read, the scoring layer to
+verify values against their evidence (``cityhub.access.policies``)."""
 
 
 class GrantRequest(BaseModel):
@@ -71,8 +77,9 @@ def apply(cfg: Settings, decl: Declarations, p: Principal, req: GrantRequest) ->
         raise Forbidden(f"category {c.id} is not shared ({c.legal_basis}): it cannot be granted")
     if p.role == "department" and p.department == c.owner:
         raise InvalidRequest(f"category {c.id} is your own department's: no grant is needed")
-    if p.role not in ("county", "department"):
-        raise Forbidden(f"grants are for county and department clients, not role {p.role}")
+    if p.role not in GRANTEES:
+        raise Forbidden(f"grants are for {', '.join(GRANTEES)} clients, not role {p.role} "
+                        "(an admin decides on grants and holds none)")
     known = {f["name"]: f for f in c.field_list(decl.contracts)}
     unknown = [f for f in req.fields if f not in known]
     if unknown:

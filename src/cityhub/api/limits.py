@@ -4,6 +4,7 @@ spent more CPU trimming them than a page costs).
 
 Keyed by the token's client (its signature is checked here; the client row is
 checked by the route), or by the caller's address for open data without a token.
+``POST /v1/token`` also counts failed requests per client id (``token_allowed``).
 Storage is per process by default (``memory://``: each API worker counts on its
 own); point ``CITYHUB_RATE_LIMIT_STORAGE`` at Redis (``redis://...``, served by the
 library's async Redis client, ``coredis``) to share the count between workers and
@@ -54,3 +55,28 @@ async def rate_limit(request: Request) -> None:
         wait = max(1, int(reset - time.time()))
         raise Problem(429, f"rate limit of {rule} exceeded for this client: retry in {wait}s",
                       {"Retry-After": str(wait)})
+
+
+# -- POST /v1/token: failed attempts per client id -------------------------------------------
+
+def _token_key(client_id: str) -> str:
+    return f"token:{client_id}"
+
+
+async def token_allowed(request: Request, client_id: str) -> None:
+    """A 429 with ``Retry-After`` when ``client_id`` has used up its failed token requests
+    (``CITYHUB_TOKEN_RATE_LIMIT``) in the configured storage, so across every worker
+    sharing it; asked before the secret is checked, so guessing stops there, and the
+    same for an id that does not exist (the answer tells nothing about which do)."""
+    rule, lim = parse(request.app.state.hub.cfg.token_rate_limit), request.app.state.hub.limiter
+    key = _token_key(client_id)
+    if not await lim.test(rule, key):
+        reset, _ = await lim.get_window_stats(rule, key)
+        wait = max(1, int(reset - time.time()))
+        raise Problem(429, f"too many failed token requests for this client id (limit {rule}): retry in {wait}s",
+                      {"Retry-After": str(wait)}, error="slow_down")
+
+
+async def token_failed(request: Request, client_id: str) -> None:
+    """Count a failed token request of ``client_id``."""
+    await request.app.state.hub.limiter.hit(parse(request.app.state.hub.cfg.token_rate_limit), _token_key(client_id))

@@ -10,13 +10,14 @@ from fastapi import FastAPI
 from cityhub.api.deps import Hub
 from cityhub.api.limits import limiter
 from cityhub.api.problems import install
-from cityhub.api.routes import audit, catalogue, datasets, grants, indicators, ops, open_data, token
+from cityhub.api.routes import (audit, catalogue, datasets, grants, indicators, open_data, open_metadata, ops,
+                                  reports, token)
 from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations, load
 from cityhub.lake import Lake
 from cityhub.read.snapshots import SnapshotCache
 
-ROUTERS = (ops, token, catalogue, datasets, open_data, grants, audit, indicators)
+ROUTERS = (ops, token, catalogue, datasets, open_data, open_metadata, grants, audit, indicators, reports)
 
 
 def create_app(cfg: Settings | None = None, decl: Declarations | None = None) -> FastAPI:

@@ -1,5 +1,6 @@
 """Serving record pages: the access decision for a caller's query, the audit entry
-of every read (served or refused), and the page's answer in the chosen format."""
+of every read (served or refused; personal values in its filters masked by
+``Hub.audit``), and the page's answer in the chosen format."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -44,7 +45,7 @@ def query(hub: Hub, request: Request, p: Principal, action: str, name: str, regi
         filters = parse_filters(c, list(request.query_params.multi_items()), acc.unmasked)
     except (CityHubError, Problem) as e:
         hub.audit(p, action, dataset=name, category=cat.id,
-                  filters={"region": region, "query": str(request.query_params)[:500]}, status=status_of(e))
+                  filters={"region": region, "query": request.query_params.multi_items()}, status=status_of(e))
         raise
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     q = records.Query(name, regions=regions, fields=wanted, filters=filters, unmasked=acc.unmasked,

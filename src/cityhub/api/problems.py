@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cityhub.access.policies import TokenRequired
 from cityhub.core.errors import (CityHubError, ConfigurationError, Conflict, DeclarationError, Forbidden, Gone,
                                  InvalidRequest, NotFound, SourceError, Unauthorized)
 
@@ -52,7 +53,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CityHubError)
     async def _hub(request: Request, exc: CityHubError):
         status = status_of(exc)
-        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+        headers = None
+        if status == 401:  # no token at all: a bare challenge (RFC 6750 section 3.1)
+            headers = {"WWW-Authenticate": "Bearer" if isinstance(exc, TokenRequired) else 'Bearer error="invalid_token"'}
         return problem(status, exc.detail, request.url.path, headers)
 
     @app.exception_handler(StarletteHTTPException)

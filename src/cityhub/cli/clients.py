@@ -63,8 +63,18 @@ def clients_list(ctx: typer.Context):
 @app.command("disable")
 def clients_disable(ctx: typer.Context, name: str):
     """Disable a client: its tokens stop working at once."""
+    _set_disabled(ctx, name, True)
+
+
+@app.command("enable")
+def clients_enable(ctx: typer.Context, name: str):
+    """Enable a disabled client again: its unexpired tokens and its credentials work again."""
+    _set_disabled(ctx, name, False)
+
+
+def _set_disabled(ctx: typer.Context, name: str, disabled: bool) -> None:
     try:
-        clients.set_disabled(obtain(ctx).cfg, name, True)
+        clients.set_disabled(obtain(ctx).cfg, name, disabled)
     except CityHubError as e:
         fail(e.detail)
-    console().print(f"client {name} disabled")
+    console().print(f"client {name} {'disabled' if disabled else 'enabled'}")

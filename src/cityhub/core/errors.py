@@ -49,3 +49,12 @@ class SourceError(CityHubError):
 
 class ConfigurationError(CityHubError):
     """A setting is missing or does not work (no URL, an unknown city, a bad storage URI)."""
+
+
+class NotAuthentic(CityHubError):
+    """A signed document that does not verify; ``failed`` names the check that failed
+    (malformed, unknown key, signature, payload digest)."""
+
+    def __init__(self, failed: str, detail: str):
+        super().__init__(f"{failed}: {detail}")
+        self.failed = failed

@@ -102,8 +102,14 @@ class Settings(BaseSettings):
     token_secret: SecretStr = SecretStr("")
     """Signing secret for bearer tokens; empty: one generated once per hub home."""
     token_ttl_s: int = Field(3600, gt=0)
+    report_key: Path | None = None
+    """Ed25519 private key (PKCS#8 PEM) that signs indicator reports; empty: one generated
+    once per hub home (``<home>/report_keys``, rotated by ``cityhub reports rotate-key``)."""
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
+    public_url: str = Field("", pattern=r"^(https?://[^\s?#]+)?$")
+    """The API's public base URL (``https://data.example.gov.cn``) for the links in open-data
+    metadata (DCAT, CKAN); empty: the URL each request came to."""
     max_page: int = Field(10_000, gt=0)
     """Cap on ``limit`` for record pages."""
     page_cache_mb: int = Field(1024, ge=0)
@@ -121,6 +127,10 @@ class Settings(BaseSettings):
     """Requests per address to the open-data endpoints without a token."""
     rate_limit_storage: str = "memory://"
     """``memory://`` (per API worker) or ``redis://host:6379`` (shared)."""
+    token_rate_limit: str = "10/minute"
+    """Failed ``POST /v1/token`` requests per client id (wrong secret, unknown or disabled
+    client) before that id is answered 429 until the window frees, whatever it sends;
+    counted in ``rate_limit_storage``, so shared by every worker when that is Redis."""
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
     """Per connector: ``CITYHUB_<CONNECTOR>_URL`` / ``_TOPIC`` / ``_FOLDER``."""
 
@@ -130,7 +140,7 @@ class Settings(BaseSettings):
         return (init_settings, _Stripped(settings_cls, env_settings), _ConnectorVariables(settings_cls),
                 dotenv_settings, file_secret_settings)
 
-    @field_validator("rate_limit", "open_rate_limit")
+    @field_validator("rate_limit", "open_rate_limit", "token_rate_limit")
     @classmethod
     def _rate(cls, v: str) -> str:
         parse_rate(v)  # "600/minute", "10 per second": refused here, not on the first request
@@ -149,6 +159,7 @@ class Settings(BaseSettings):
             "hub_db_uri": self.hub_db_uri or f"sqlite:///{home / 'hub.db'}",
             "drop_root": (self.drop_root or home / "drop").resolve(),
             "declarations": self.declarations.resolve() if self.declarations else None,
+            "report_key": self.report_key.resolve() if self.report_key else None,
         }
         for k, v in derived.items():
             object.__setattr__(self, k, v)  # frozen: set once, while validating

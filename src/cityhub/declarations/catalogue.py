@@ -113,10 +113,28 @@ def category_problems(c: Category, cycles: Mapping[str, timedelta], contracts: M
     return out
 
 
+class Licence(Declared):
+    """The licence open data is published under (DCAT ``dct:license``, CKAN ``license_*``)."""
+    uri: str = Field(pattern=r"^https?://\S+$", max_length=500, description="the licence document's URI")
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
+                    description="short id (CKAN license_id, e.g. cc-by)")
+    title: str = Field(min_length=1, max_length=200)
+
+
+class OpenData(Declared):
+    """How open data is described to portals (``/v1/open/dcat.jsonld``, the CKAN API):
+    its licence and who to contact. Without a licence, none is claimed."""
+    licence: Licence | None = None
+    contact: str | None = Field(None, max_length=64, description="department id of the open-data contact "
+                                                                  "(default: each category's owner)")
+    contact_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)
+
+
 class CatalogueFile(Declared):
-    """``catalog.yaml``; departments and categories are validated one by one."""
+    """``catalog.yaml``; departments, categories and ``open_data`` are validated one by one."""
     update_cycles: dict[str, Duration] = Field(min_length=1)
     quality_tolerance: float = Field(0.0, ge=0, le=1)
+    open_data: dict | None = None
     departments: dict[str, dict] = {}
     categories: list[dict] = []
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cityhub.core.errors import ConfigurationError, DeclarationError, NotFound
-from cityhub.declarations.catalogue import CatalogueFile, Category, Department, category_problems, cycle
+from cityhub.declarations.catalogue import CatalogueFile, Category, Department, OpenData, category_problems, cycle
 from cityhub.declarations.connectors import ConnectorSpec
 from cityhub.declarations.contracts import Contract
 from cityhub.declarations.indicators import Indicator, IndicatorFile
@@ -32,6 +32,8 @@ class DeclaredCatalogue:
     categories: dict[str, Category]
     update_cycles: dict[str, timedelta]
     quality_tolerance: float
+    open_data: OpenData = field(default_factory=OpenData)
+    """Licence and contact of the open data (``open_data:``)."""
 
 
 @dataclass(frozen=True)
@@ -352,7 +354,15 @@ def _catalogue(ld: _Loader, contracts: dict[str, Contract], relpath: str = "cata
         if c is not None and not problems:
             cats[c.id] = c
             claimed.update({d: c.id for d in c.datasets})
-    return DeclaredCatalogue(deps, cats, cycles, file.quality_tolerance)
+    open_data, problems = validate(OpenData, file.open_data or {}, doc, ("open_data",))
+    ld.fail("open_data", problems)  # left out: no licence is claimed
+    if open_data is None:
+        open_data = OpenData()
+    elif open_data.contact is not None and open_data.contact not in deps:
+        ld.fail("open_data:contact", [doc.problem(("open_data", "contact"),
+                                                  f"contact {open_data.contact!r} is not a declared department")])
+        open_data = open_data.model_copy(update={"contact": None})
+    return DeclaredCatalogue(deps, cats, cycles, file.quality_tolerance, open_data)
 
 
 def _thresholds(ld: _Loader, indicators: dict[str, Indicator]) -> StarThresholds | None:

@@ -11,6 +11,7 @@ lock. See docs/architecture.md for the reasons.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,13 +19,14 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-from pyiceberg.expressions import BooleanExpression, AlwaysTrue
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression, EqualTo, In, IsNull, Or
 from pyiceberg.table import Table
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from cityhub.core.errors import DeclarationError
+from cityhub.core.errors import DeclarationError, InvalidRequest
 from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations, load
 from cityhub.declarations.contracts import Contract
@@ -56,6 +58,10 @@ class Commit:
     table: str
     snapshot_id: int | None
     rows: int
+    """Rows appended."""
+    removed: int = 0
+    """Rows deleted (``Lake.replace``, ``Lake.delete_keys``): the rows a correction replaced
+    or a removal took out."""
 
 
 class Lake:
@@ -132,22 +138,60 @@ class Lake:
         commit, the connector's new ``state``. When another writer committed first,
         retry — or, with ``retry_conflicts=False``, raise ``CommitFailedException``
         so the caller can re-check its rows against what that writer landed."""
-        if not retry_conflicts:
-            return self._commit(name, rows, connector=connector, batch_id=batch_id, state=state,
-                                expect_snapshot=expect_snapshot)
-        return _RETRY(self._commit, name, rows, connector=connector, batch_id=batch_id, state=state)
+        return self._write(name, rows, None, connector=connector, batch_id=batch_id, state=state,
+                           retry_conflicts=retry_conflicts, expect_snapshot=expect_snapshot)
 
-    def _commit(self, name: str, rows: pa.Table | None, *, connector: str, batch_id: str,
-                state: dict | None = None, expect_snapshot=ANY) -> Commit:
+    def replace(self, name: str, rows: pa.Table, *, connector: str, batch_id: str, state: dict | None = None,
+                retry_conflicts: bool = True, expect_snapshot=ANY) -> Commit:
+        """A correction: delete every row whose contract key appears in ``rows`` and append
+        ``rows``, with the connector's ``state``, in one atomic commit (the newest version
+        of a key wins; the replaced rows stay readable at older snapshots); ``rows`` hold
+        each key once. Conflicts as for :meth:`commit`. ``Commit.removed`` counts the rows
+        replaced."""
+        c = self.decl.contract(name)
+        keys = rows.select(list(c.key))
+        if keys.group_by(list(c.key)).aggregate([]).num_rows < keys.num_rows:
+            raise InvalidRequest(f"rows to replace in {name} hold a key ({'+'.join(c.key)}) more than once: "
+                                 f"keep the newest version of each key")
+        return self._write(name, rows, keys, connector=connector, batch_id=batch_id, state=state,
+                           retry_conflicts=retry_conflicts, expect_snapshot=expect_snapshot)
+
+    def delete_keys(self, name: str, keys: pa.Table, *, connector: str, batch_id: str, state: dict | None = None,
+                    retry_conflicts: bool = True, expect_snapshot=ANY) -> Commit:
+        """A removal: delete every row whose contract key is a row of ``keys`` (a table
+        with the key's columns), with the connector's ``state``, in one atomic commit.
+        Conflicts as for :meth:`commit`. ``Commit.removed`` counts the rows deleted."""
+        c = self.decl.contract(name)
+        missing = [k for k in c.key if k not in keys.column_names]
+        if missing:
+            raise InvalidRequest(f"keys to delete from {name} lack key field(s) {', '.join(missing)}")
+        return self._write(name, None, keys.select(list(c.key)), connector=connector, batch_id=batch_id,
+                           state=state, retry_conflicts=retry_conflicts, expect_snapshot=expect_snapshot)
+
+    def _write(self, name: str, rows: pa.Table | None, delete: pa.Table | None, *, connector: str, batch_id: str,
+               state: dict | None, retry_conflicts: bool, expect_snapshot) -> Commit:
+        if not retry_conflicts:
+            return self._commit(name, rows, delete, connector=connector, batch_id=batch_id, state=state,
+                                expect_snapshot=expect_snapshot)
+        return _RETRY(self._commit, name, rows, delete, connector=connector, batch_id=batch_id, state=state)
+
+    def _commit(self, name: str, rows: pa.Table | None, delete: pa.Table | None = None, *, connector: str,
+                batch_id: str, state: dict | None = None, expect_snapshot=ANY) -> Commit:
         c = self.decl.contract(name)
         table = self.table(name)
-        if expect_snapshot is not ANY:
-            current = table.current_snapshot()
-            if (current.snapshot_id if current else None) != expect_snapshot:
-                # another writer landed since the rows were checked: they must be checked again
-                raise CommitFailedException(f"{name} changed since snapshot {expect_snapshot}")
+        current = table.current_snapshot()
+        if expect_snapshot is not ANY and (current.snapshot_id if current else None) != expect_snapshot:
+            # another writer landed since the rows were checked: they must be checked again
+            raise CommitFailedException(f"{name} changed since snapshot {expect_snapshot}")
         n = 0 if rows is None else rows.num_rows
+        before = _total(current)
+        removing = current is not None and delete is not None and delete.num_rows > 0
         with table.transaction() as tx:
+            if removing:
+                with warnings.catch_warnings():  # "did not match any records": a key not in the lake is fine
+                    warnings.simplefilter("ignore", UserWarning)
+                    tx.delete(key_filter(c, delete), snapshot_properties={
+                        "cityhub.connector": connector, "cityhub.batch": batch_id, "cityhub.rows": "0"})
             if n:
                 data = c.conform(rows)
                 if c.sort_by:
@@ -160,9 +204,9 @@ class Lake:
             props.update({k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v})
             if props:
                 tx.set_properties(props)
-        table = self.table(name)
-        snap = table.current_snapshot()
-        return Commit(table=name, snapshot_id=snap.snapshot_id if snap else None, rows=n)
+        snap = table.current_snapshot()  # this commit's (the transaction updated the table), not a later writer's
+        removed = before + n - _total(snap) if removing else 0
+        return Commit(table=name, snapshot_id=snap.snapshot_id if snap else None, rows=n, removed=removed)
 
     def compact(self, name: str, max_files: int = 64) -> bool:
         """Rewrite ``name`` into one sorted file once it has more than ``max_files``
@@ -225,6 +269,34 @@ class Lake:
 
 _RETRY = retry(retry=retry_if_exception_type(CommitFailedException), stop=stop_after_attempt(20),
                wait=wait_random_exponential(multiplier=0.02, max=1.0), reraise=True)(lambda fn, *a, **kw: fn(*a, **kw))
+
+
+def key_filter(c: Contract, keys: pa.Table) -> BooleanExpression:
+    """An Iceberg row filter matching exactly the rows whose contract key is a row of
+    ``keys``: ``In`` on the key column with the most distinct values, per combination of
+    the others (a delivery's rows mostly share a date or a channel), OR-ed as a balanced
+    tree, so a large correction stays one small expression that Parquet statistics prune."""
+    key = list(c.key)
+    keys = keys.select(key).group_by(key).aggregate([])
+    if keys.num_rows == 0:
+        return AlwaysFalse()
+    widest = max(key, key=lambda k: pc.count_distinct(keys[k]).as_py())
+    rest = [k for k in key if k != widest]
+    groups: dict[tuple, list] = {}
+    for row in keys.to_pylist():
+        groups.setdefault(tuple(row[k] for k in rest), []).append(row[widest])
+    terms = []
+    for values, members in groups.items():
+        fixed = [IsNull(k) if v is None else EqualTo(k, v) for k, v in zip(rest, values)]
+        present = [v for v in members if v is not None]
+        matches = ([In(widest, present)] if present else []) + ([IsNull(widest)] if len(present) < len(members) else [])
+        either = matches[0] if len(matches) == 1 else Or(*matches)
+        terms.append(And(*fixed, either) if fixed else either)
+    return terms[0] if len(terms) == 1 else Or(*terms)
+
+
+def _total(snap) -> int:
+    return int((snap.summary or {}).get("total-records") or 0) if snap is not None else 0
 
 
 def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], contract: Contract) -> None:

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cityhub.core.errors import Gone, InvalidRequest
 from cityhub.core.settings import Settings
 from cityhub.declarations.contracts import Contract
 from cityhub.lake.tables import register_view
 from cityhub.read import sorted_runs
-from cityhub.read.cursors import b64, decode_cursor, encode_cursor, unb64
+from cityhub.read.cursors import decode_cursor, decode_since, encode_cursor, encode_since
 from cityhub.read.filters import OPS, Filter
 from cityhub.read.masking import select_list
 from cityhub.read.order import order_columns, sql_order
@@ -270,26 +271,32 @@ def read(cache: SnapshotCache, q: Query, *, limit: int, cursor: str | None) -> P
                 snapshot_id=sid, has_more=last is not None)
 
 
+OP = "op"
+"""The column that says what a change is: ``upsert`` (the row, as the caller may see it)
+or ``delete`` (a tombstone: the key alone, every other field null)."""
+UPSERT, DELETE = "upsert", "delete"
+
+
 def changes(cache: SnapshotCache, q: Query, *, limit: int, since: str | None) -> Page:
-    """Rows that landed after the snapshot ``since`` names, up to the current one,
-    in key order and pages. The lake is append-only, so what landed between two
-    snapshots is exactly the rows of the data files the newer one added; an app
-    keeps a copy by upserting them on the contract's key. ``next_cursor`` continues
-    a change set while ``has_more``, and is the next ``since`` once it is done."""
+    """What changed in the caller's view of ``q.dataset`` (its region scope and filters)
+    between the snapshot ``since`` names and the current one, in the lake's order and in
+    pages: upserts (rows present now that were not, identically, present then) and
+    tombstones (keys present then, absent now), with the ``op`` column first saying which.
+
+    An append adds files; a correction or a removal rewrites files (the old ones leave the
+    snapshot, copies without the replaced rows come in); a compaction rewrites every file
+    with the same rows. So upserts are the rows of the files added since ``since`` that
+    are not rows of the files removed since then, and tombstones are the keys of rows in
+    the removed files that the current snapshot no longer has in the caller's view: a
+    compaction yields nothing, and an app that applies both converges to the hub's rows.
+    ``next_cursor`` continues a change set while ``has_more``, and is the next ``since``
+    once it is done."""
     c = cache.lake.decl.contract(q.dataset)
     if q.fields and set(c.key) - set(q.fields):
         raise InvalidRequest(f"changes are upserted on the key: fields must include {', '.join(c.key)}")
     base, to, after = None, cache.current(q.dataset), None
     if since:
-        try:
-            obj = unb64(since)
-            base, to, after = obj["f"], obj.get("t"), obj.get("k")
-            if (base is not None and not isinstance(base, int)) or (to is not None and not isinstance(to, int)) \
-                    or (after is not None and (not isinstance(after, list) or len(after) != len(order_columns(c))
-                                               or not all(v is None or isinstance(v, str) for v in after))):
-                raise ValueError
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            raise InvalidRequest("since is not valid: pass back the next_cursor of a previous changes call") from None
+        base, to, after = decode_since(since, c)
         for sid in (base, to):
             if sid is not None and not cache.known(q.dataset, sid):
                 raise Gone("since refers to a snapshot this dataset no longer has: "
@@ -298,15 +305,68 @@ def changes(cache: SnapshotCache, q: Query, *, limit: int, since: str | None) ->
             to = cache.current(q.dataset, fresh=True)
             if base is not None and (to is None or (to != base and not cache.newer(q.dataset, to, base))):
                 to = base  # this worker's view is older than the caller's cursor: never go back
-    old = set(cache.files(q.dataset, base)) if base is not None else set()
-    new = [f for f in cache.files(q.dataset, to) if f not in old] if to is not None else []
-    rows, last = _page(c, q, new, limit, after, cache.lake.cfg) if new else (_empty(c, q), None)
-    if last is not None:
-        nxt = b64({"f": base, "t": to, "k": [None if v is None else str(v) for v in last]})
-    else:
-        nxt = b64({"f": to, "t": None, "k": None})
+    then = cache.files(q.dataset, base) if base is not None else ()
+    now = cache.files(q.dataset, to) if to is not None else ()
+    had, has = set(then), set(now)
+    added = [f for f in now if f not in had]
+    removed = [f for f in then if f not in has]
+    if removed:
+        rows, last = _diff_page(c, q, added, removed, list(now), limit, after)
+    else:  # appends only: every row of the added files is new
+        rows, last = _page(c, q, added, limit, after, cache.lake.cfg) if added else (_empty(c, q), None)
+        rows = rows.add_column(0, OP, pa.array([UPSERT] * rows.num_rows, pa.string()))
+    nxt = encode_since(q.dataset, base, to, last) if last is not None else encode_since(q.dataset, to, None, None)
     return Page(rows=rows, next_cursor=nxt, snapshot_id=to, has_more=last is not None,
-                extra={"since_snapshot_id": base, "files": len(new)})
+                extra={"since_snapshot_id": base, "files": len(added), "files_removed": len(removed)})
+
+
+def _diff_page(c: Contract, q: Query, added: list[str], removed: list[str], current: list[str], limit: int,
+               after: list | None) -> tuple[pa.Table, list | None]:
+    """A page of upserts and tombstones when files left the snapshot (see :func:`changes`).
+    Identical rows have identical order values, so the keyset condition can prune both the
+    added and the removed files; whether a key is still present is asked of the whole
+    current snapshot, within the caller's scope and filters."""
+    cols = _projection(c, q)
+    order = order_columns(c, q.sort)
+    eng = engine()
+    va, vr, vt = (eng.view(c, tuple(files)) for files in (added, removed, current))
+    w_page, p_page = _where(c, q, after)
+    w_view, p_view = _where(c, q, None)
+    page_where = f"WHERE {' AND '.join(w_page)}" if w_page else ""
+    view_where = f"WHERE {' AND '.join(w_view)}" if w_view else ""
+    every = ", ".join(_q(f) for f in c.field_names)
+    keys = ", ".join(_q(k) for k in c.key)
+    same_key = " AND ".join(f't."{k}" IS NOT DISTINCT FROM r."{k}"' for k in c.key)
+    order_keys = ", ".join(f'"{k}" AS "__k{i}"' for i, k in enumerate(order))
+    tomb = ", ".join(select_list(c, [f], q.unmasked) if f in c.key else f'CAST(NULL AS {c.field(f).sql_type}) AS "{f}"'
+                     for f in cols)
+    skip = len(order) - len(sql_order(c, q.sort, q.regions))
+    sql = (f'WITH a AS (SELECT {every} FROM "{va}" {page_where}), '
+           f'r AS (SELECT {every} FROM "{vr}" {page_where}), '
+           f't AS (SELECT {keys} FROM "{vt}" {view_where}), '
+           f'up AS (SELECT * FROM a EXCEPT SELECT * FROM r), '
+           f'gone AS (SELECT DISTINCT {", ".join(_q(k) for k in order)} FROM r '
+           f'WHERE NOT EXISTS (SELECT 1 FROM t WHERE {same_key})) '
+           f"SELECT '{UPSERT}' AS \"{OP}\", {select_list(c, cols, q.unmasked)}, {order_keys} FROM up "
+           f"UNION ALL SELECT '{DELETE}', {tomb}, {order_keys} FROM gone "
+           f'ORDER BY {", ".join(_q(f"__k{i}") for i in range(skip, len(order)))} '
+           f"LIMIT {int(limit) + 1}")
+    out = eng.query(sql, p_page + p_page + p_view)
+    more = out.num_rows > limit
+    out = out.slice(0, limit)
+    last = [out[f"__k{i}"][limit - 1].as_py() for i in range(len(order))] if more else None
+    return out.select([OP, *cols]), last
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def split_changes(rows: pa.Table, key: list[str]) -> tuple[pa.Table, pa.Table]:
+    """A page of changes as (upserts without the ``op`` column, tombstones' keys)."""
+    op = rows[OP]
+    return (rows.filter(pc.equal(op, UPSERT)).drop_columns([OP]),
+            rows.filter(pc.equal(op, DELETE)).select(key))
 
 
 def _empty(c: Contract, q: Query) -> pa.Table:

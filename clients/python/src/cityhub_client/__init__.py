@@ -3,7 +3,8 @@
 >>> with HubClient("https://hub.example", client_id, client_secret) as hub:
 ...     for row in hub.records("camera_registry", as_of="ge:2026-11-01"):
 ...         ...
-...     tables, since = hub.changes("medical_visits", since=saved_since)
+...     changed = hub.changes("medical_visits", since=saved_since)
+...     # insert-or-replace changed.upserts, delete changed.deletes, keep changed.since
 
 It gets an OAuth2 client-credentials token and renews it shortly before it expires
 (and once more if the API answers 401), retries 429 and 503 answers after the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -27,9 +29,10 @@ from typing import Any, Literal
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
-__all__ = ["HubClient", "HubError"]
+__all__ = ["Changes", "HubClient", "HubError"]
 
 ARROW = "application/vnd.apache.arrow.stream"
 RETRY_STATUS = frozenset({429, 503})
@@ -86,6 +89,44 @@ def _params(params: dict[str, Any]) -> dict[str, str]:
 
 def _arrow(content: bytes) -> pa.Table:
     return pa.ipc.open_stream(content).read_all()
+
+
+@dataclass
+class Changes:
+    """What changed in a dataset since a cursor, as :meth:`HubClient.changes` gathers it:
+    ``upserts`` to insert or replace on ``key``, ``deletes`` (tombstones: the keys of rows
+    that are gone), and ``since``, the cursor to pass next time. Within one change set a
+    key is either upserted or deleted, so they can be applied in any order.
+
+    With ``format="arrow"`` both are lists of Arrow tables (one per page; ``deletes``
+    has the key's columns only), with ``"json"`` lists of dicts. It also unpacks as
+    ``rows, since = hub.changes(...)`` (the upserts), as it did before deletes existed."""
+    upserts: list = field(default_factory=list)
+    deletes: list = field(default_factory=list)
+    since: str = ""
+    key: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator:
+        return iter((self.upserts, self.since))
+
+    @property
+    def upserted(self) -> int:
+        return sum(t.num_rows for t in self.upserts) if self.upserts and isinstance(self.upserts[0], pa.Table) \
+            else len(self.upserts)
+
+    @property
+    def deleted(self) -> int:
+        return sum(t.num_rows for t in self.deletes) if self.deletes and isinstance(self.deletes[0], pa.Table) \
+            else len(self.deletes)
+
+
+def _split(table: pa.Table, key: list[str]) -> tuple[pa.Table, pa.Table]:
+    """A page of changes in Arrow (an ``op`` column first) as (upserts, tombstones' keys)."""
+    if "op" not in table.column_names:  # a hub from before deletes: every row is an upsert
+        return table, table.select(key).slice(0, 0)
+    op = table["op"]
+    return (table.filter(pc.equal(op, "upsert")).drop_columns(["op"]),
+            table.filter(pc.equal(op, "delete")).select(key))
 
 
 class HubClient:
@@ -236,26 +277,32 @@ class HubClient:
     # -- incremental sync -------------------------------------------------------------
 
     def changes(self, dataset: str, since: str | None = None, *, format: Literal["arrow", "json"] = "arrow",
-                limit: int = 10_000, **filters: Any) -> tuple[list, str]:
-        """Everything that landed after ``since`` (None: a full copy), following
-        ``has_more``: ``(rows, next_since)``. Rows are Arrow tables (``format="arrow"``,
-        one per page) or dicts; upsert them on :meth:`key` and keep ``next_since``."""
-        out: list = []
+                limit: int = 10_000, **filters: Any) -> Changes:
+        """Everything that changed since ``since`` (None: a full copy), following
+        ``has_more``: upserts and deletes (tombstones) on :meth:`key`, and the next
+        ``since`` (see :class:`Changes`). Apply both, then keep ``Changes.since``."""
+        out = Changes()
         while True:
             params = {**filters, "since": since, "limit": limit, "format": format}
             r = self.request("GET", f"/v1/datasets/{dataset}/changes", params=params)
             if format == "arrow":
-                out.append(_arrow(r.content))
+                key = r.headers.get("x-key", "").split(",") if r.headers.get("x-key") else self.key(dataset)
+                self._keys[dataset] = key
+                upserts, deletes = _split(_arrow(r.content), key)
+                out.upserts.append(upserts)
+                out.deletes.append(deletes)
                 since, more = r.headers.get("x-next-cursor"), r.headers.get("x-has-more") == "true"
             else:
                 body = r.json()
-                self._keys[dataset] = body["key"]
-                out.extend(body["records"])
+                key = self._keys[dataset] = body["key"]
+                out.upserts.extend(body["records"])
+                out.deletes.extend(body.get("deleted", []))
                 since, more = body["next_cursor"], body["has_more"]
             if not since:
                 raise HubError(r.status_code, f"changes of {dataset} came without a next cursor")
             if not more:
-                return out, since
+                out.since, out.key = since, list(key)
+                return out
 
     def key(self, dataset: str) -> list[str]:
         """The dataset's contract key (the fields to upsert on), as ``/changes`` states it."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cityhub.access import audit
-from cityhub.api.deps import Caller, HubDep
+from cityhub.api.deps import AuditReader, Caller, HubDep
 from cityhub.api.problems import Problem
 from cityhub.api.responses import json_response
 
@@ -19,6 +19,7 @@ router = APIRouter(tags=["audit"])
 def audit_log(
     hub: HubDep,
     p: Caller,
+    own: AuditReader,
     client: Annotated[str | None, Query(max_length=200, description="client id or name")] = None,
     dataset: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
@@ -28,12 +29,6 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="next_before of the previous page")] = None,
 ):
-    if p.role == "admin":
-        own = None
-    elif p.role == "department":
-        own = [c.id for c in hub.catalogue().categories.values() if c.owner == p.department]
-    else:
-        raise Problem(403, f"client {p.name!r} has role {p.role}: the audit log is for admins and departments")
     try:
         rows = audit.search(hub.cfg, client=client, dataset=dataset, category=category, action=action, since=since,
                             until=until, limit=limit, before=before, categories=own)

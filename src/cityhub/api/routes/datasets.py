@@ -2,6 +2,7 @@
 scoping and masking decide every answer alike; every read is audited."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -46,11 +47,25 @@ def dataset_records(
     return page_response(hub, page, fmt, {"dataset": dataset, "region": label})
 
 
-@router.get("/v1/datasets/{dataset}/changes", summary="What landed since a cursor (incremental sync)",
-            description="Without `since`: everything so far (a full copy). Upsert the records on the dataset's "
-                        "key; while `has_more`, call again at once with `next_cursor`; when done, keep "
-                        "`next_cursor` as the next `since`." + FILTER_DOC,
-            responses=TABLES)
+CHANGES_DOC = (
+    "What changed in your view of the dataset (your region scope and filters) since `since`; without `since`: "
+    "everything so far (a full copy). A change is an **upsert** (a row present now that was not, identically, "
+    "present then: new, or corrected) or a **delete** (a tombstone: a key present then that is absent now, "
+    "because the row was removed, or moved out of your region or filters). Apply both on the dataset's key "
+    "(`key` in JSON, the `X-Key` header): insert-or-replace the upserts, delete the tombstones' keys; within one "
+    "change set a key is either upserted or deleted, so the order you apply them in does not matter. A compaction "
+    "of the lake, which rewrites files with the same rows, brings nothing. While `has_more`, call again at once "
+    "with `next_cursor` (the pages are pinned to the two snapshots); when done, keep `next_cursor` as the next "
+    "`since`.\n\n"
+    "How tombstones travel: **JSON**: `records` holds the upserted rows (`count` of them) and `deleted` the "
+    "tombstones, each an object of the key's fields; **CSV and Arrow**: one table with a first column `op` "
+    "(`upsert` or `delete`); a `delete` row carries the key's fields and nulls elsewhere (empty fields in CSV). "
+    "Tombstones are scoped and masked like rows: you "
+    "only ever receive keys of rows you could read." + FILTER_DOC)
+
+
+@router.get("/v1/datasets/{dataset}/changes", summary="Upserts and deletes since a cursor (incremental sync)",
+            description=CHANGES_DOC, responses=TABLES)
 def dataset_changes(
     dataset: str, hub: HubDep, creds: Bearer, request: Request,
     since: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous call")] = None,
@@ -62,8 +77,11 @@ def dataset_changes(
     limit = min(limit, hub.cfg.max_page)
     filters = audit_filters(q, label, fmt, limit=limit, since=bool(since), grants=list(acc.grants))
     page = audited(hub, p, "changes", cat, filters, records.changes, q, limit=limit, since=since)
-    return page_response(hub, page, fmt, {"dataset": dataset, "region": label,
-                                          "key": list(hub.decl.contract(dataset).key)})
+    key = list(hub.decl.contract(dataset).key)
+    if fmt == "json":  # upserts as records, tombstones as a list of keys
+        upserts, deleted = records.split_changes(page.rows, key)
+        page = replace(page, rows=upserts, extra={**page.extra, "deleted": formats.rows(deleted)})
+    return page_response(hub, page, fmt, {"dataset": dataset, "region": label, "key": key})
 
 
 @router.get("/v1/datasets/{dataset}/export", summary="Bulk download: every row at one snapshot",

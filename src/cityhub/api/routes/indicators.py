@@ -7,12 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from cityhub.access import grants
 from cityhub.access.clients import Principal
-from cityhub.api.deps import Caller, Hub, HubDep, scope
-from cityhub.api.problems import status_of
+from cityhub.api.deps import EVIDENCE, Caller, EvidenceReader, Hub, HubDep, scope
 from cityhub.api.responses import json_response
-from cityhub.core.errors import CityHubError
 from cityhub.pipelines import scoring
 from cityhub.pipelines.indicators.engine import latest
 from cityhub.pipelines.indicators.evidence import evidence
@@ -50,10 +47,13 @@ def indicator_export(hub: HubDep, p: Caller, region: Region = None, period: Peri
                     headers={"Content-Disposition": 'attachment; filename="indicators.csv"'})
 
 
-@router.get("/v1/indicators/{code}/evidence", summary="The rows behind a stored value's numerator or denominator")
+@router.get("/v1/indicators/{code}/evidence", summary="The rows behind a stored value's numerator or denominator",
+            description="Rows of the indicator's input datasets, so the caller needs what it would need to read "
+                        "their records: a grant for a conditionally shared category (the scoring layer applies for "
+                        "one as a county does), none for unconditional ones, never for categories that are not "
+                        "shared (but to their owner). Personal fields are never part of evidence.")
 def indicator_evidence(
-    code: str, hub: HubDep, p: Caller,
-    region: Annotated[str, Query(pattern=r"^\d{6}$")],
+    code: str, hub: HubDep, ev: EvidenceReader,
     period: Annotated[str, Query(pattern=r"^(\d{4}(-\d{2}){0,2}|now)$")],
     side: Annotated[str, Query(pattern=r"^(numerator|denominator)$")] = "numerator",
     component: Annotated[str | None, Query(max_length=32, description="a component (4.1), an alternate "
@@ -61,25 +61,10 @@ def indicator_evidence(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ):
-    label, _ = scope(hub, p, region)
-    inputs = hub.decl.indicator(code).inputs
-    # the rows behind a value are the inputs' rows: a county or department needs what it
-    # would need to read those datasets; scoring and admins verify values, audited per category
-    cat = hub.catalogue()
-    cats = {d: cat.category_of(d) for d in inputs}
-    if p.role in ("county", "department"):
-        for d, c in cats.items():
-            if c is not None:
-                try:
-                    grants.access(hub.cfg, hub.decl, p, c, d)
-                except CityHubError as e:
-                    hub.audit(p, "indicators.evidence", dataset=d, category=c.id,
-                              filters={"code": code, "region": label}, status=status_of(e))
-                    raise type(e)(f"the evidence of {code} is rows of {d}: {e.detail}") from None
-    out = evidence(hub.lake, code, label, period, side, component, limit, cursor)
-    for d, c in cats.items():
-        hub.audit(p, "indicators.evidence", dataset=d, category=c.id if c else None,
-                  filters={"code": code, "region": label, "period": period, "side": side}, rows=len(out["rows"]))
+    out = evidence(hub.lake, code, ev.region, period, side, component, limit, cursor)
+    for i in ev.inputs:
+        hub.audit(ev.caller, EVIDENCE, dataset=i.dataset, category=i.category, rows=len(out["rows"]),
+                  filters={"code": code, "region": ev.region, "period": period, "side": side, "grants": list(i.grants)})
     return json_response(out)
 
 

@@ -5,11 +5,12 @@ import base64
 from typing import Annotated
 from urllib.parse import unquote
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, Request
 
 from cityhub.access.clients import exchange
 from cityhub.api.deps import HubDep
-from cityhub.api.limits import rate_limit
+from cityhub.api.limits import rate_limit, token_allowed, token_failed
 from cityhub.api.problems import Problem
 from cityhub.api.responses import json_response
 from cityhub.core.errors import Unauthorized
@@ -19,14 +20,16 @@ router = APIRouter(tags=["auth"])
 
 @router.post("/v1/token", summary="OAuth2 client credentials: a short-lived bearer token",
              dependencies=[Depends(rate_limit)])
-def token(
+async def token(
     hub: HubDep,
     request: Request,
     grant_type: Annotated[str, Form(pattern=r"^client_credentials$")],
     client_id: Annotated[str | None, Form(max_length=64)] = None,
     client_secret: Annotated[str | None, Form(max_length=200)] = None,
 ):
-    """The client's id and secret in the form, or as HTTP Basic auth."""
+    """The client's id and secret in the form, or as HTTP Basic auth. Failed requests are
+    counted per client id across workers (``CITYHUB_TOKEN_RATE_LIMIT``, then 429 with
+    ``Retry-After``); an unknown id costs the time a wrong secret does."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("basic ") and not client_id:
         try:
@@ -37,8 +40,10 @@ def token(
                           error="invalid_request") from None
     if not client_id or not client_secret:
         raise Problem(400, "send client_id and client_secret (form fields or HTTP Basic)", error="invalid_request")
-    try:
-        tok, ttl = exchange(hub.cfg, client_id, client_secret)
+    await token_allowed(request, client_id)
+    try:  # in a thread: checking the secret is a scrypt
+        tok, ttl = await anyio.to_thread.run_sync(exchange, hub.cfg, client_id, client_secret)
     except Unauthorized as e:
+        await token_failed(request, client_id)
         raise Problem(401, e.detail, {"WWW-Authenticate": "Basic"}, error="invalid_client") from None
     return json_response({"access_token": tok, "token_type": "Bearer", "expires_in": ttl})
