@@ -13,7 +13,11 @@ from cityhub.lake.hubdb import audit_log, clients, engine
 
 
 OPEN_RECORDS = "open.records"
-"""Audit action of the open-data endpoint (no token needed)."""
+"""Audit action of open data's record pages (no token needed)."""
+OPEN_EXPORT = "open.export"
+"""Audit action of open data's bulk export (``open.export.start`` as a download starts)."""
+OPEN_ACTIONS = (OPEN_RECORDS, OPEN_EXPORT)
+"""Audit actions that serve open data's rows (counted as open pulls by the sharing rates)."""
 SERVED_ACTIONS = ("records", "changes", "export")
 """Audit actions that serve a dataset's rows to a token holder."""
 

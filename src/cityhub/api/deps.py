@@ -1,21 +1,25 @@
 """What routes declare they need, as ``Annotated`` dependencies: the hub (settings,
-declarations, lake), the caller, the region a caller may read, and the access
-policies beyond records (``cityhub.access.policies``: who may read an indicator's
-evidence, and the audit log), each applied once here with its refusal audited."""
+declarations, lake), the caller and the region a caller may read. The access policies
+beyond records (``cityhub.access.policies``: who may read an indicator's evidence, and
+the audit log) are dependencies of the routes they guard (``routes.evidence``,
+``routes.audit``), sharing the request's audit entry (``cityhub.api.auditing``), which
+records their refusals."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import HTTPAuthorizationCredentials, OAuth2
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from cityhub.access import audit, catalogue, policies
+from cityhub.access import audit, catalogue
 from cityhub.access.catalogue import Catalogue
 from cityhub.access.clients import Principal, authenticate
-from cityhub.api.problems import Problem, status_of
-from cityhub.core.errors import CityHubError, Unauthorized
+from cityhub.api import spec
+from cityhub.api.problems import Problem
+from cityhub.core.errors import Unauthorized
 from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations
 from cityhub.declarations.regions import City
@@ -53,9 +57,24 @@ def get_hub(request: Request) -> Hub:
 
 HubDep = Annotated[Hub, Depends(get_hub)]
 
-_bearer = HTTPBearer(auto_error=False, description="token from POST /v1/token (client credentials from "
-                                                   "`cityhub clients create`)")
-_optional_bearer = HTTPBearer(auto_error=False, description="optional: needed only for conditionally open data")
+class ClientCredentials(OAuth2):
+    """The bearer token of OAuth2's client-credentials flow (token URL ``/v1/token``),
+    or None: the route (or ``principal_of``) says why a missing one is refused."""
+
+    def __init__(self, optional: bool = False):
+        super().__init__(flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=spec.TOKEN_URL)),
+                         scheme_name=spec.OPTIONAL_SCHEME if optional else spec.SCHEME,
+                         description=spec.SCHEME_TEXT, auto_error=False)
+
+    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:
+        scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            return None
+        return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials.strip())
+
+
+_bearer = ClientCredentials()
+_optional_bearer = ClientCredentials(optional=True)
 
 
 def principal_of(hub: Hub, creds: HTTPAuthorizationCredentials | None) -> Principal:
@@ -108,47 +127,3 @@ def scope(hub: Hub, p: Principal | None, region: str | None, city_wide: bool = F
         return region, [region]
     raise Problem(400, f"region {region!r} is not {c.code} ({c.name}) or one of its counties: "
                        f"{', '.join(c.counties)}")
-
-
-@dataclass(frozen=True)
-class EvidenceAccess:
-    """What a caller may read of the rows behind an indicator's values for a region."""
-    caller: Principal
-    region: str
-    """The region asked for, within the caller's scope."""
-    inputs: list[policies.EvidenceInput]
-
-
-EVIDENCE = "indicators.evidence"
-"""Audit action of the evidence endpoint."""
-
-
-def evidence_access(code: str, hub: HubDep, p: Annotated[Principal, Depends(principal)],
-                    region: Annotated[str, Query(pattern=r"^\d{6}$", description="county or city code")]
-                    ) -> EvidenceAccess:
-    """The caller's region scope and, input by input, the access decision of the records
-    the evidence is (``policies.evidence``); a refusal is a 403 naming the dataset and
-    category, audited."""
-    try:
-        label, _ = scope(hub, p, region)
-        inputs = policies.evidence(hub.cfg, hub.decl, hub.catalogue(), p, code)
-    except (CityHubError, Problem) as e:
-        hub.audit(p, EVIDENCE, dataset=getattr(e, "dataset", None), category=getattr(e, "category", None),
-                  filters={"code": code, "region": region}, status=status_of(e))
-        raise
-    return EvidenceAccess(p, label, inputs)
-
-
-def audit_reader(hub: HubDep, p: Annotated[Principal, Depends(principal)]) -> list[str] | None:
-    """The categories whose audit entries the caller may read (None: all); a refusal is
-    a 403, audited."""
-    try:
-        return policies.audit_categories(hub.catalogue(), p)
-    except CityHubError as e:
-        hub.audit(p, "audit", status=status_of(e))
-        raise
-
-
-EvidenceReader = Annotated[EvidenceAccess, Depends(evidence_access)]
-AuditReader = Annotated[list[str] | None, Depends(audit_reader)]
-"""The categories whose entries the caller may read (None: every entry)."""

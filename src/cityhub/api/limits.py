@@ -16,8 +16,8 @@ import time
 
 from fastapi import Request
 from limits import parse
-from limits.storage import storage_from_string
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 
 from cityhub.access.clients import verified_claims
 from cityhub.api.problems import Problem

@@ -7,17 +7,31 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from cityhub.api import spec
 from cityhub.api.deps import Hub
 from cityhub.api.limits import limiter
 from cityhub.api.problems import install
-from cityhub.api.routes import (audit, catalogue, datasets, grants, indicators, open_data, open_metadata, ops,
-                                  reports, token)
+from cityhub.api.routes import (
+    audit,
+    catalogue,
+    datasets,
+    evidence,
+    grants,
+    indicators,
+    open_data,
+    open_metadata,
+    ops,
+    reports,
+    star_readiness,
+    token,
+)
 from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations, load
 from cityhub.lake import Lake
 from cityhub.read.snapshots import SnapshotCache
 
-ROUTERS = (ops, token, catalogue, datasets, open_data, open_metadata, grants, audit, indicators, reports)
+ROUTERS = (ops, token, catalogue, datasets, open_data, open_metadata, grants, audit, indicators, evidence,
+           star_readiness, reports)
 
 
 def create_app(cfg: Settings | None = None, decl: Declarations | None = None) -> FastAPI:
@@ -40,6 +54,7 @@ def create_app(cfg: Settings | None = None, decl: Declarations | None = None) ->
 
     app = FastAPI(
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,  # operation ids: the route functions' names
         title="CityHub API",
         version="1",
         description="City-brain data-sharing hub: shared sector data for county apps and "
@@ -47,6 +62,7 @@ def create_app(cfg: Settings | None = None, decl: Declarations | None = None) ->
     )
     app.state.hub = Hub(cfg=cfg, decl=decl, lake=lake, snapshots=SnapshotCache(lake), limiter=rate_limiter)
     install(app)
-    for module in ROUTERS:
-        app.include_router(module.router)
+    spec.install(app)
+    for module in ROUTERS:  # the data routes are made per declared dataset
+        app.include_router(module.router_for(app.state.hub) if hasattr(module, "router_for") else module.router)
     return app

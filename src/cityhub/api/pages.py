@@ -1,6 +1,7 @@
-"""Serving record pages: the access decision for a caller's query, the audit entry
-of every read (served or refused; personal values in its filters masked by
-``Hub.audit``), and the page's answer in the chosen format."""
+"""Serving a dataset's rows: the access decision for a caller's query, the page read
+and its audit entry (written in the route's own thread: one thread hop per page), the
+answer in the chosen format, and the streamed export with its two entries. The data
+routes (``routes.datasets``, ``routes.open_data``) are thin shells over these."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,10 +12,10 @@ from fastapi.responses import Response
 from cityhub.access import grants
 from cityhub.access.clients import Principal
 from cityhub.api import formats
+from cityhub.api.auditing import AuditEntry
 from cityhub.api.deps import Hub, scope
-from cityhub.api.problems import Problem, status_of
+from cityhub.api.problems import Problem
 from cityhub.api.responses import json_response
-from cityhub.core.errors import CityHubError
 from cityhub.declarations.catalogue import Category
 from cityhub.declarations.contracts import Contract
 from cityhub.read import records
@@ -22,6 +23,13 @@ from cityhub.read.filters import parse_filters
 
 FILTER_DOC = (" Filter on the contract's filterable fields with `field=value`, `field=in:a,b`, "
               "`field=ge:2026-01-01` (also gt, lt, le, ne); values are typed per field and passed as parameters.")
+PAGE_HEADERS = {
+    "X-Snapshot-Id": {"description": "the snapshot the page was read at", "schema": {"type": "string"}},
+    "X-Has-More": {"description": "true or false", "schema": {"type": "string", "enum": ["true", "false"]}},
+    "X-Next-Cursor": {"description": "the next page's cursor (absent on the last page)", "schema": {"type": "string"}},
+    "X-Key": {"description": "the dataset's key fields, comma-separated", "schema": {"type": "string"}},
+}
+"""Headers of every page, in every format (CSV and Arrow have no envelope)."""
 
 
 def dataset(hub: Hub, name: str) -> tuple[Contract, Category]:
@@ -33,24 +41,21 @@ def dataset(hub: Hub, name: str) -> tuple[Contract, Category]:
     return c, cat
 
 
-def query(hub: Hub, request: Request, p: Principal, action: str, name: str, region: str | None,
-          fields: str | None, order: str = "asc", sort: str = "lake"
-          ) -> tuple[records.Query, str, Category, grants.Access]:
+def query(hub: Hub, request: Request, entry: AuditEntry, p: Principal, name: str, region: str | None,
+          fields: str | None, order: str = "asc", sort: str = "lake") -> tuple[records.Query, str, grants.Access]:
     """The caller's query on dataset ``name``: its grants decide rows, fields in clear and
-    whether it may read at all; the region asked for must lie within that."""
+    whether it may read at all; the region asked for must lie within that. A refusal
+    raises (the entry's dependency audits it)."""
+    entry.note(caller=p, dataset=name, filters={"region": region, "query": request.query_params.multi_items()})
     c, cat = dataset(hub, name)
-    try:  # every refusal is audited too
-        acc = grants.access(hub.cfg, hub.decl, p, cat, name)
-        label, regions = scope(hub, p, region, city_wide=acc.regions is None)
-        filters = parse_filters(c, list(request.query_params.multi_items()), acc.unmasked)
-    except (CityHubError, Problem) as e:
-        hub.audit(p, action, dataset=name, category=cat.id,
-                  filters={"region": region, "query": request.query_params.multi_items()}, status=status_of(e))
-        raise
+    entry.note(category=cat.id)
+    acc = grants.access(hub.cfg, hub.decl, p, cat, name)
+    label, regions = scope(hub, p, region, city_wide=acc.regions is None)
+    filters = parse_filters(c, list(request.query_params.multi_items()), acc.unmasked)
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     q = records.Query(name, regions=regions, fields=wanted, filters=filters, unmasked=acc.unmasked,
                       descending=order == "desc", sort=sort)
-    return q, label, cat, acc
+    return q, label, acc
 
 
 def audit_filters(q: records.Query, label: str, fmt: str, **more) -> dict:
@@ -59,17 +64,15 @@ def audit_filters(q: records.Query, label: str, fmt: str, **more) -> dict:
             "unmasked": sorted(q.unmasked), **more}
 
 
-def audited(hub: Hub, p: Principal | None, action: str, cat: Category, filters: dict,
-            read: Callable[..., records.Page], q: records.Query, **kw) -> records.Page:
-    """Run a page read and audit it, refused or served. Data routes are plain
-    functions: FastAPI runs them in its thread pool, so their database and DuckDB
-    work never blocks the event loop."""
-    try:
-        page = read(hub.snapshots, q, **kw)
-    except CityHubError as e:
-        hub.audit(p, action, dataset=q.dataset, category=cat.id, filters=filters, status=status_of(e))
-        raise
-    hub.audit(p, action, dataset=q.dataset, category=cat.id, filters=filters, rows=page.rows.num_rows)
+def read(hub: Hub, entry: AuditEntry, read_page: Callable[..., records.Page], q: records.Query,
+         filters: dict, **kw) -> records.Page:
+    """Read a page and write its audit entry, in this (the route's) thread; a failed read
+    raises and is audited by the entry's dependency. Data routes are plain functions:
+    FastAPI runs them in its thread pool, so their database and DuckDB work never blocks
+    the event loop."""
+    entry.note(filters=filters)
+    page = read_page(hub.snapshots, q, **kw)
+    entry.write(rows=page.rows.num_rows)
     return page
 
 
@@ -83,3 +86,17 @@ def page_response(hub: Hub, page: records.Page, fmt: str, meta: dict) -> Respons
                               "next_cursor": page.next_cursor, "has_more": page.has_more, **page.extra,
                               "records": formats.rows(page.rows)}, headers=headers)
     return formats.table_response(page.rows, fmt, headers)
+
+
+def export(hub: Hub, entry: AuditEntry, q: records.Query, filters: dict, fmt: str, stem: str) -> Response:
+    """Every row of ``q`` at one snapshot, streamed; one audit entry as the download
+    starts (``<action>.start``: a crash mid-stream still leaves a trace), one when it
+    ends (status 499 if it was cut off)."""
+    entry.note(filters=filters)
+    ex = records.Export(hub.snapshots, q)
+    pinned = {**filters, "snapshot_id": ex.snapshot_id}
+    entry.write(action=f"{entry.action}.start", filters=pinned)
+
+    def done(rows: int, complete: bool) -> None:
+        entry.write(filters={**pinned, "complete": complete}, rows=rows, status=200 if complete else 499)
+    return formats.export_response(ex, fmt, stem, done)

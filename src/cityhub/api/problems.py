@@ -13,8 +13,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityhub.access.policies import TokenRequired
-from cityhub.core.errors import (CityHubError, ConfigurationError, Conflict, DeclarationError, Forbidden, Gone,
-                                 InvalidRequest, NotFound, SourceError, Unauthorized)
+from cityhub.core.errors import (
+    CityHubError,
+    ConfigurationError,
+    Conflict,
+    DeclarationError,
+    Forbidden,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    SourceError,
+    Unauthorized,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -31,8 +41,13 @@ class Problem(Exception):
 
 
 def status_of(e: Exception) -> int:
+    """The status the API answers ``e`` with (the handlers below): for the audit entry of a refusal."""
     if isinstance(e, Problem):
         return e.status
+    if isinstance(e, RequestValidationError):
+        return 400
+    if isinstance(e, StarletteHTTPException):
+        return e.status_code
     return next((code for kind, code in STATUS.items() if isinstance(e, kind)), 500)
 
 

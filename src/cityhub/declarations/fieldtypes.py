@@ -48,7 +48,8 @@ FIELD_TYPES: dict[str, FieldType] = {t.name: t for t in (
               date.fromisoformat),
     # the lake keeps China Standard Time without a zone: an offset is converted, naive text is CST
     FieldType("timestamp", pa.timestamp("us"), "TIMESTAMP",
-              {"type": "string", "format": "date-time", "description": "China Standard Time (UTC+8), no zone"},
+              {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$",
+               "description": "China Standard Time (UTC+8), written without an offset"},
               "a time YYYY-MM-DDTHH:MM:SS (China Standard Time)", lambda s: to_cst(datetime.fromisoformat(s))),
 )}
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 from sqlalchemy import and_, func, select
 
 from cityhub.access import catalogue
-from cityhub.access.audit import OPEN_RECORDS, SERVED_ACTIONS
+from cityhub.access.audit import OPEN_ACTIONS, SERVED_ACTIONS
 from cityhub.core.settings import Settings
 from cityhub.core.time import CST, now_cst
 from cityhub.lake import Lake
@@ -171,7 +171,7 @@ def _pulls(cfg: Settings, lo: datetime, hi: datetime) -> tuple[dict[str, list[tu
     pulls: dict[str, list[tuple]] = {}
     opened: dict[str, int] = {}
     for dataset, cid, action, n in agg:
-        if action == OPEN_RECORDS:
+        if action in OPEN_ACTIONS:
             opened[dataset] = opened.get(dataset, 0) + n
         elif cid in who and action in SERVED_ACTIONS:
             r = who[cid]

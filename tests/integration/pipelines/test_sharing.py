@@ -115,6 +115,8 @@ def test_sharing_open_and_credit_rates_are_counted_from_facts(hub, lake, cfg, de
     # open data: no token for an open category, public fields only; conditional open needs a token
     r = client.get("/v1/open/datasets/key_areas/records")
     assert r.status_code == 200 and r.json()["count"] > 0
+    r = client.get("/v1/open/datasets/key_areas/export")  # a bulk download is an open pull too
+    assert r.status_code == 200 and len(r.text.splitlines()) > 1
     assert_problem(client.get("/v1/open/datasets/camera_catalog/records"), 401, "token")
     assert client.get("/v1/open/datasets/camera_catalog/records", headers=auth(county)).status_code == 200
     assert_problem(client.get("/v1/open/datasets/camera_registry/records"), 404)
@@ -143,7 +145,7 @@ def test_sharing_open_and_credit_rates_are_counted_from_facts(hub, lake, cfg, de
     assert facts["t.status"]["reason"].startswith("stale") and not facts["t.status"]["fresh"]
     assert facts["t.catalog"]["reason"].startswith("quality") and facts["t.catalog"]["fresh"]
     assert facts["t.nofeed"]["reason"].startswith("no feed")
-    assert facts["t.areas"]["pulled_by_clients"] == "qihe-app" and facts["t.areas"]["open_pulls"] >= 1
+    assert facts["t.areas"]["pulled_by_clients"] == "qihe-app" and facts["t.areas"]["open_pulls"] == 2
     assert facts["t.registry"]["pulled_by"] == 0          # its owner and an admin do not count
 
     # the evidence names the counted categories, re-run over the stored snapshots

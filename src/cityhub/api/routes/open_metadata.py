@@ -6,17 +6,19 @@ open-data reads."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from cityhub.access.clients import Principal
-from cityhub.api.deps import Hub, HubDep, MaybeCaller
+from cityhub.api.auditing import AuditEntry, audited
+from cityhub.api.deps import Hub, HubDep
 from cityhub.api.limits import rate_limit
 from cityhub.api.responses import json_response
+from cityhub.api.spec import problems
 from cityhub.core.errors import InvalidRequest, NotFound
 from cityhub.pipelines import open_metadata as om
 
@@ -27,6 +29,166 @@ CKAN = "/api/3/action"
 ALIASES = ("/api/action",)
 """CKAN answers its actions with and without the API version; only the versioned ones are in the spec."""
 Text = Annotated[str | None, Query(description="as CKAN takes it")]
+DcatAudit = Annotated[AuditEntry, audited("open.dcat", caller="optional")]
+"""The request's audit entry (an anonymous request's too)."""
+ListAudit = Annotated[AuditEntry, audited("open.ckan.package_list", caller="optional")]
+ShowAudit = Annotated[AuditEntry, audited("open.ckan.package_show", caller="optional")]
+SearchAudit = Annotated[AuditEntry, audited("open.ckan.package_search", caller="optional")]
+
+DCAT_SCHEMA = {
+    "title": "DcatCatalog",
+    "type": "object",
+    "description": "A DCAT-AP 3 catalogue as JSON-LD: the context inline, then the graph, the `dcat:Catalog` first "
+                   "and then its datasets, distributions, publishers, locations and vocabulary terms.",
+    "required": ["@context", "@graph"],
+    "properties": {
+        "@context": {"type": "object", "description": "the vocabularies' prefixes (dcat, dct, foaf, vcard, ...)"},
+        "@graph": {"type": "array", "items": {
+            "type": "object", "required": ["@id", "@type"],
+            "properties": {"@id": {"type": "string"}, "@type": {"type": "array", "items": {"type": "string"}}},
+            "additionalProperties": True}},
+    },
+}
+CKAN_TIME = "UTC, ISO 8601 without a zone (as CKAN writes times)"
+
+
+# -- CKAN's shapes ------------------------------------------------------------------------
+
+class CkanResource(BaseModel):
+    id: str
+    package_id: str
+    position: int
+    name: str
+    description: str
+    url: str
+    format: str = Field(description="JSON (the open records API), CSV or Parquet (exports)")
+    mimetype: str
+    state: str
+    resource_type: Literal["api", "file"]
+    url_type: str | None
+    size: int | None
+    hash: str
+    created: str = Field(description=CKAN_TIME)
+    last_modified: str | None = Field(description=CKAN_TIME)
+    access_url: str
+    download_url: str | None
+    rights: Literal["public", "token"]
+    license: str | None
+
+
+class CkanOrganization(BaseModel):
+    id: str
+    name: str
+    title: str
+    title_translated: dict[str, str]
+    description: str
+    type: Literal["organization"]
+    is_organization: bool
+    state: str
+    approval_status: str
+    image_url: str
+    created: str = Field(description=CKAN_TIME)
+
+
+class CkanTag(BaseModel):
+    id: str
+    name: str
+    display_name: str
+    state: str
+    vocabulary_id: str | None
+
+
+class CkanExtra(BaseModel):
+    key: str
+    value: str
+
+
+class CkanPackage(BaseModel):
+    """An open category as CKAN's ``package_show`` returns a package."""
+    id: str
+    name: str
+    title: str
+    title_translated: dict[str, str]
+    notes: str
+    notes_translated: dict[str, str]
+    type: Literal["dataset"]
+    state: str
+    private: bool
+    url: str
+    version: str | None
+    license_id: str
+    license_title: str
+    license_url: str | None
+    isopen: bool
+    author: str
+    author_email: str | None
+    maintainer: str
+    maintainer_email: str | None
+    metadata_created: str = Field(description=CKAN_TIME)
+    metadata_modified: str = Field(description=CKAN_TIME)
+    owner_org: str
+    organization: CkanOrganization
+    num_resources: int
+    resources: list[CkanResource]
+    num_tags: int
+    tags: list[CkanTag]
+    groups: list[dict[str, Any]]
+    relationships_as_object: list[dict[str, Any]]
+    relationships_as_subject: list[dict[str, Any]]
+    extras: list[CkanExtra]
+
+
+class CkanSearchResult(BaseModel):
+    count: int = Field(description="packages matching, over every page")
+    sort: str
+    facets: dict[str, Any]
+    search_facets: dict[str, Any]
+    results: list[CkanPackage]
+
+
+class CkanAnswer(BaseModel):
+    """CKAN's envelope of an action's answer."""
+    help: str = Field(description="where the action is described (help_show)")
+    success: Literal[True]
+
+
+class CkanPackageList(CkanAnswer):
+    result: list[str] = Field(description="the packages' names")
+
+
+class CkanPackageShow(CkanAnswer):
+    result: CkanPackage
+
+
+class CkanPackageSearch(CkanAnswer):
+    result: CkanSearchResult
+
+
+class CkanHelp(CkanAnswer):
+    result: str = Field(description="what the action does")
+
+
+class CkanErrorDetail(BaseModel):
+    """What is wrong: a Validation Error names each refused parameter with its messages."""
+    model_config = ConfigDict(extra="allow")
+    type: Literal["Validation Error", "Search Query Error", "Not Found Error", "Bad Request"] = Field(
+        alias="__type")
+    message: str | None = Field(None, description="absent from a Validation Error that names its parameters")
+
+
+class CkanError(BaseModel):
+    """CKAN's envelope of a refusal."""
+    help: str
+    success: Literal[False]
+    error: CkanErrorDetail
+
+
+def _ckan_errors(*codes: int) -> dict:
+    why = {400: "The request is not valid JSON (or not an object) or names no action CKAN knows.",
+           404: "No such package (or action).",
+           409: "A parameter is not valid (`Validation Error`), or a query this subset cannot answer "
+                "(`Search Query Error`)."}
+    return {code: {"model": CkanError, "description": why[code]} for code in codes}
 
 
 def _base(hub: Hub, request: Request) -> str:
@@ -42,12 +204,14 @@ def _datasets(hub: Hub, base: str) -> list[om.OpenDataset]:
                         "publisher, update frequency (EU frequency table), licence, temporal and spatial coverage "
                         "(region codes) and, per lake dataset, distributions for the open records API and the "
                         "open exports. Public fields only; conditionally open categories say a token is needed.",
-            response_class=Response, responses={200: {"content": {JSONLD: {}}}})
-def dcat(hub: HubDep, p: MaybeCaller, request: Request):
+            response_class=Response,
+            responses={200: {"description": "The catalogue", "content": {JSONLD: {"schema": DCAT_SCHEMA}}},
+                       **problems(401, 429)})
+def dcat(hub: HubDep, entry: DcatAudit, request: Request):
     base = _base(hub, request)
     datasets = _datasets(hub, base)
     doc = om.dcat_catalog(datasets, hub.city, base, hub.decl.catalogue.open_data.licence)
-    hub.audit(p, "open.dcat", rows=len(datasets))
+    entry.note(rows=len(datasets))
     return Response(orjson.dumps(doc), media_type=JSONLD)
 
 
@@ -85,8 +249,9 @@ def _error(e: InvalidRequest | NotFound) -> tuple[int, dict]:
     return 409, {"__type": "Validation Error", "message": e.detail}
 
 
-async def _params(request: Request, action: str, query: dict) -> dict | Response:
-    """The action's parameters: the query's, and for a POST its JSON (or form) body's."""
+async def _params(request: Request, entry: AuditEntry | None, action: str, query: dict) -> dict | Response:
+    """The action's parameters: the query's, and for a POST its JSON (or form) body's;
+    or CKAN's 400 for a body that is not a JSON object (noted in the audit ``entry``)."""
     out = {k: v for k, v in query.items() if v is not None}
     if request.method != "POST":
         return out
@@ -99,20 +264,21 @@ async def _params(request: Request, action: str, query: dict) -> dict | Response
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        return _envelope(_base(request.app.state.hub, request), action, error={
-            "__type": "Bad Request", "message": f"Bad request - JSON Error: {e}"}, status=400)
-    if not isinstance(body, dict):
-        return _envelope(_base(request.app.state.hub, request), action, error={
-            "__type": "Bad Request", "message": "Bad request - JSON Error: the body must be a JSON object"},
-            status=400)
-    return {**out, **{k: v if isinstance(v, str | int) or v is None else str(v) for k, v in body.items()}}
+        why = f"Bad request - JSON Error: {e}"
+    else:
+        if isinstance(body, dict):
+            return {**out, **{k: v if isinstance(v, str | int) or v is None else str(v) for k, v in body.items()}}
+        why = "Bad request - JSON Error: the body must be a JSON object"
+    if entry is not None:
+        entry.note(status=400)
+    return _envelope(_base(request.app.state.hub, request), action, error={"__type": "Bad Request", "message": why},
+                     status=400)
 
 
-def _answer(hub: Hub, p: Principal | None, base: str, action: str, params: dict) -> Response:
-    """Run one action and audit it, answered or refused."""
-    audit = {k: _masked(str(v)) for k, v in params.items() if k in ("id", "q", "fq", "rows", "start", "sort",
-                                                                     "limit", "offset")}
-    category = None
+def _answer(hub: Hub, entry: AuditEntry, base: str, action: str, params: dict) -> Response:
+    """Run one action; its audit entry notes what it answered, or its refusal's status."""
+    entry.note(filters={k: _masked(str(v)) for k, v in params.items()
+                        if k in ("id", "q", "fq", "rows", "start", "sort", "limit", "offset")})
     try:
         datasets = _datasets(hub, base)
         if action == "package_list":
@@ -123,7 +289,7 @@ def _answer(hub: Hub, p: Principal | None, base: str, action: str, params: dict)
             if not ref:
                 raise om.CkanValidationError({"name_or_id": ["Missing value"]})
             ds = om.find(datasets, str(ref))
-            category = ds.id
+            entry.note(category=ds.id)
             result, rows = om.ckan_package(ds, base), 1
         else:
             result = om.search([om.ckan_package(ds, base) for ds in datasets], params.get("q"), params.get("fq"),
@@ -131,33 +297,33 @@ def _answer(hub: Hub, p: Principal | None, base: str, action: str, params: dict)
             rows = len(result["results"])
     except (InvalidRequest, NotFound) as e:
         status, error = _error(e)
-        hub.audit(p, f"open.ckan.{action}", category=category, filters=audit, status=status)
+        entry.note(status=status)
         return _envelope(base, action, error=error, status=status)
-    hub.audit(p, f"open.ckan.{action}", category=category, filters=audit, rows=rows)
+    entry.note(rows=rows)
     return _envelope(base, action, result)
 
 
-async def package_list(request: Request, hub: HubDep, p: MaybeCaller,
+async def package_list(request: Request, hub: HubDep, entry: ListAudit,
                        limit: Text = None, offset: Text = None):
     """The names of the open datasets (CKAN ``package_list``), sorted; ``limit`` and ``offset`` page them."""
-    params = await _params(request, "package_list", {"limit": limit, "offset": offset})
+    params = await _params(request, entry, "package_list", {"limit": limit, "offset": offset})
     if isinstance(params, Response):
         return params
-    return await run_in_threadpool(_answer, hub, p, _base(hub, request), "package_list", params)
+    return await run_in_threadpool(_answer, hub, entry, _base(hub, request), "package_list", params)
 
 
-async def package_show(request: Request, hub: HubDep, p: MaybeCaller,
+async def package_show(request: Request, hub: HubDep, entry: ShowAudit,
                        id: Annotated[str | None, Query(description="a package's id or name (or its category id)")]
                        = None):
     """One open dataset as a CKAN package: name, title, notes, organization, resources (url, format),
     tags, extras."""
-    params = await _params(request, "package_show", {"id": id})
+    params = await _params(request, entry, "package_show", {"id": id})
     if isinstance(params, Response):
         return params
-    return await run_in_threadpool(_answer, hub, p, _base(hub, request), "package_show", params)
+    return await run_in_threadpool(_answer, hub, entry, _base(hub, request), "package_show", params)
 
 
-async def package_search(request: Request, hub: HubDep, p: MaybeCaller,
+async def package_search(request: Request, hub: HubDep, entry: SearchAudit,
                          q: Text = None, fq: Text = None,
                          rows: Annotated[str | None, Query(description="page size: 10 unless given, at most 1000")]
                          = None,
@@ -166,10 +332,11 @@ async def package_search(request: Request, hub: HubDep, p: MaybeCaller,
                          = None):
     """Open datasets as CKAN packages matching ``q`` (words) and ``fq`` (``field:value`` terms, ``-`` to
     exclude, ``OR``, ``metadata_modified:[<UTC time> TO *]``), sorted, ``rows`` at a time from ``start``."""
-    params = await _params(request, "package_search", {"q": q, "fq": fq, "rows": rows, "start": start, "sort": sort})
+    params = await _params(request, entry, "package_search",
+                           {"q": q, "fq": fq, "rows": rows, "start": start, "sort": sort})
     if isinstance(params, Response):
         return params
-    return await run_in_threadpool(_answer, hub, p, _base(hub, request), "package_search", params)
+    return await run_in_threadpool(_answer, hub, entry, _base(hub, request), "package_search", params)
 
 
 async def help_show(request: Request, name: Text = None):
@@ -188,13 +355,20 @@ async def unknown_action(request: Request, action: str):
 
 
 ACTIONS = (package_list, package_show, package_search, help_show)
+ANSWERS = {package_list: (CkanPackageList, problems(401, 429), _ckan_errors(400, 409)),
+           package_show: (CkanPackageShow, problems(401, 429), _ckan_errors(400, 404, 409)),
+           package_search: (CkanPackageSearch, problems(401, 429), _ckan_errors(400, 409)),
+           help_show: (CkanHelp, problems(429), _ckan_errors(404))}
+"""Each action's answer, the API's problem+json refusals (a token that is not valid, too many
+requests) and CKAN's own, in its envelope."""
 
 for _prefix in (CKAN, *ALIASES):
     for _action in ACTIONS:
+        _model, _problems, _refusals = ANSWERS[_action]
         for _method in ("GET", "POST"):  # one route per method: an operation id each
             router.add_api_route(f"{_prefix}/{_action.__name__}", _action, methods=[_method],
                                  operation_id=f"ckan_{_action.__name__}_{_method.lower()}",
                                  include_in_schema=_prefix == CKAN, summary=f"CKAN {_action.__name__}",
-                                 tags=["open data (CKAN)"], response_class=Response,
-                                 responses={200: {"content": {"application/json": {}}}})
+                                 tags=["open data (CKAN)"], response_model=_model,
+                                 responses={**_problems, **_refusals})
     router.add_api_route(f"{_prefix}/{{action}}", unknown_action, methods=["GET", "POST"], include_in_schema=False)

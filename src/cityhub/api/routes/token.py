@@ -2,23 +2,32 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, Request
+from pydantic import BaseModel, Field
 
 from cityhub.access.clients import exchange
 from cityhub.api.deps import HubDep
 from cityhub.api.limits import rate_limit, token_allowed, token_failed
 from cityhub.api.problems import Problem
-from cityhub.api.responses import json_response
+from cityhub.api.spec import problems
 from cityhub.core.errors import Unauthorized
 
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/v1/token", summary="OAuth2 client credentials: a short-lived bearer token",
+class TokenOut(BaseModel):
+    """An access token (RFC 6749 section 5.1)."""
+    access_token: str = Field(description="send it as `Authorization: Bearer <access_token>`")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds until it expires: then ask for a new one")
+
+
+@router.post("/v1/token", response_model=TokenOut, responses=problems(400, 401, 429),
+             summary="OAuth2 client credentials: a short-lived bearer token",
              dependencies=[Depends(rate_limit)])
 async def token(
     hub: HubDep,
@@ -46,4 +55,4 @@ async def token(
     except Unauthorized as e:
         await token_failed(request, client_id)
         raise Problem(401, e.detail, {"WWW-Authenticate": "Basic"}, error="invalid_client") from None
-    return json_response({"access_token": tok, "token_type": "Bearer", "expires_in": ttl})
+    return {"access_token": tok, "token_type": "Bearer", "expires_in": ttl}
