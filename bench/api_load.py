@@ -24,7 +24,7 @@ measures, with rate limits lifted and long-lived tokens:
    CPU use is printed alongside the server's.
 2. Arrow export: ``GET .../export?format=arrow`` of the county's slice (~1M rows
    at the default size) with the county token, rows/s to the last byte
-   (target >= 1,000,000 rows/s), and paging ``records?limit=10000&format=arrow``
+   (target >= 2,500,000 rows/s), and paging ``records?limit=10000&format=arrow``
    along ``X-Next-Cursor``.
 
 ``--breakdown`` also times the parts of one county page in this process
@@ -415,7 +415,7 @@ def run_export(base: str, token: str, repeat: int) -> None:
     best, med = min(times), sorted(times)[len(times) // 2]
     print(f"Arrow export (county {COUNTY}, format=arrow): {rows:,} rows, {size / 1e6:,.0f} MB; "
           f"best {best:.2f} s = {rows / best:,.0f} rows/s, median {med:.2f} s = {rows / med:,.0f} rows/s "
-          f"of {repeat} (target >= 1,000,000 rows/s: {'met' if rows / med >= 1e6 else 'MISSED'})")
+          f"of {repeat} (target >= 2,500,000 rows/s: {'met' if rows / med >= 2.5e6 else 'MISSED'})")
 
 
 def run_paging(base: str, token: str, max_rows: int, max_seconds: float) -> None:

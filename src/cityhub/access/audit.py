@@ -9,7 +9,7 @@ from sqlalchemy import insert, or_, select
 from cityhub.access.clients import Principal
 from cityhub.core.settings import Settings
 from cityhub.core.time import now_cst, to_cst
-from cityhub.lake.hubdb import audit_log, clients, engine
+from cityhub.lake.hubdb import audit_log, clients, engine, serialised_writes
 
 
 OPEN_RECORDS = "open.records"
@@ -79,7 +79,7 @@ class _GroupCommit:
                 batch, self.queue = self.queue, []
             error = None
             try:
-                with engine(self.uri).begin() as con:
+                with serialised_writes(self.uri), engine(self.uri).begin() as con:
                     con.execute(insert(audit_log), [entry for entry, _ in batch])
             except BaseException as e:  # noqa: BLE001 - handed to every caller of the batch
                 error = e

@@ -25,7 +25,7 @@ from cityhub.read.cursors import decode_cursor, decode_since, encode_cursor, enc
 from cityhub.read.filters import OPS, Filter
 from cityhub.read.masking import select_list
 from cityhub.read.order import order_columns, sql_order
-from cityhub.read.snapshots import SnapshotCache
+from cityhub.read.snapshots import NotInMemory, SnapshotCache
 
 
 @dataclass(frozen=True)
@@ -184,11 +184,13 @@ def engine() -> _Engine:
 
 
 def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | None,
-          cfg: Settings) -> tuple[pa.Table, list | None]:
+          cfg: Settings, memory_only: bool = False) -> tuple[pa.Table, list | None]:
     cols = _projection(c, q)
-    fast = _page_from_runs(c, q, files, limit, after, cols, cfg)
+    fast = _page_from_runs(c, q, files, limit, after, cols, cfg, memory_only)
     if fast is not None:
         return fast
+    if memory_only:
+        raise NotInMemory(f"a page of {c.name} that DuckDB must read from files")
     where, params = _where(c, q, after)
     eng = engine()
     view = eng.view(c, tuple(files))
@@ -200,9 +202,11 @@ def _page(c: Contract, q: Query, files: list[str], limit: int, after: list | Non
 
 
 def _page_from_runs(c: Contract, q: Query, files: list[str], limit: int, after: list | None,
-                    cols: list[str], cfg: Settings) -> tuple[pa.Table, list | None] | None:
+                    cols: list[str], cfg: Settings, memory_only: bool = False
+                    ) -> tuple[pa.Table, list | None] | None:
     """The page from sorted in-memory runs of the files (``cityhub.read.sorted_runs``), or None
-    when they cannot answer it and DuckDB should."""
+    when they cannot answer it and DuckDB should; ``memory_only``: runs not loaded yet raise
+    ``NotInMemory`` instead of being loaded."""
     cache = sorted_runs.cache(cfg.page_cache_mb)
     if cache is None or not files or len(files) > cfg.page_cache_max_files:
         return None
@@ -215,6 +219,14 @@ def _page_from_runs(c: Contract, q: Query, files: list[str], limit: int, after: 
     scope = tuple(q.regions) if q.regions is not None and c.region_field else None
     runs = []
     for f in files:
+        if memory_only:
+            known, run = cache.peek((c.name, f, scope, tuple(order)))
+            if not known:
+                raise NotInMemory(f"{f} is not in memory yet")
+            if run is None:
+                return None
+            runs.append(run)
+            continue
         try:
             run = cache.get((c.name, f, scope, tuple(order)), lambda f=f: _load_run(c, f, scope, order, cache))
         except duckdb.Error:
@@ -256,17 +268,22 @@ def _load_run(c: Contract, file: str, scope: tuple | None, order: list[str],
     return sorted_runs.make_run(table, order) if sorted_runs.usable(table, order) else None
 
 
-def read(cache: SnapshotCache, q: Query, *, limit: int, cursor: str | None) -> Page:
-    """One page of ``q.dataset`` in key order, pinned to the snapshot of the first page."""
+def read(cache: SnapshotCache, q: Query, *, limit: int, cursor: str | None, memory_only: bool = False) -> Page:
+    """One page of ``q.dataset`` in key order, pinned to the snapshot of the first page.
+    ``memory_only``: answer from what is in memory (snapshot, file list, sorted runs) or
+    raise ``NotInMemory`` before reading anything else (the API answers such pages
+    without a hop to a worker thread)."""
     c = cache.lake.decl.contract(q.dataset)
-    sid = cache.current(q.dataset)
     after = None
     if cursor:
         sid, after = decode_cursor(cursor, c, q.descending, q.sort)
-        if sid is not None and not cache.known(q.dataset, sid):
+        if sid is not None and not cache.known(q.dataset, sid, memory_only):
             raise InvalidRequest("cursor refers to a snapshot this dataset does not have: "
                                     "pass back the next_cursor of a previous page unchanged")
-    rows, last = _page(c, q, list(cache.files(q.dataset, sid)), limit, after, cache.lake.cfg)
+    else:
+        sid = cache.current(q.dataset, memory_only=memory_only)
+    files = cache.files(q.dataset, sid, memory_only)
+    rows, last = _page(c, q, list(files), limit, after, cache.lake.cfg, memory_only)
     return Page(rows=rows, next_cursor=encode_cursor(sid, last, q.descending, q.sort) if last else None,
                 snapshot_id=sid, has_more=last is not None)
 

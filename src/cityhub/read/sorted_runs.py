@@ -136,6 +136,11 @@ class RunCache:
                 with self.lock:
                     self.loading.pop(key, None)
 
+    def peek(self, key: tuple) -> tuple[bool, Run | None]:
+        """``(known, run)`` without loading: known is False when ``get`` would load."""
+        with self.lock:
+            return self._hit(key)
+
     def fits(self, nbytes: int) -> bool:
         return nbytes <= self.budget // 2  # a bigger one would crowd out everything else
 

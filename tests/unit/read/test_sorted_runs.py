@@ -16,7 +16,7 @@ from cityhub.lake import Lake
 from cityhub.read import records, sorted_runs
 from cityhub.read.cursors import decode_cursor
 from cityhub.read.filters import Filter
-from cityhub.read.snapshots import SnapshotCache
+from cityhub.read.snapshots import NotInMemory, SnapshotCache
 
 DATASET = "social_security_records"
 START = datetime(2026, 11, 1)
@@ -188,3 +188,30 @@ def test_a_run_put_twice_is_counted_once():
     big = sorted_runs.make_run(pa.table({"a": pa.array(range(1_000_000), pa.int64())}), ["a"])
     assert cache._put(("big",), big) is None and cache.get(("big",), lambda: 1 / 0) is None  # refused, remembered
     assert cache.bytes == run.nbytes
+
+
+def test_a_memory_only_read_refuses_what_is_not_loaded_and_then_answers_the_same_page(lake3, decl):
+    """The API answers a page in its event loop only from memory: a read that would load
+    the snapshot, its files or their runs raises NotInMemory before anything is served."""
+    lake, counties = lake3
+    cache = SnapshotCache(with_runs(lake, 64))
+    q = records.Query(DATASET, regions=[counties[1]], filters=(Filter("status", "eq", ("accepted",)),))
+    sorted_runs.cache(64).runs.clear()
+    sorted_runs.cache(64).refused.clear()
+    with pytest.raises(NotInMemory, match="current snapshot"):
+        records.read(cache, q, limit=5, cursor=None, memory_only=True)
+    sid = cache.current(DATASET)
+    with pytest.raises(NotInMemory, match="files"):
+        records.read(cache, q, limit=5, cursor=None, memory_only=True)
+    cache.files(DATASET, sid)
+    with pytest.raises(NotInMemory, match="not in memory"):  # the runs of this region scope
+        records.read(cache, q, limit=5, cursor=None, memory_only=True)
+    first = records.read(cache, q, limit=5, cursor=None)  # loads them
+    again = records.read(cache, q, limit=5, cursor=None, memory_only=True)
+    assert again.rows.to_pylist() == first.rows.to_pylist() and again.next_cursor == first.next_cursor
+    nxt = records.read(cache, q, limit=5, cursor=first.next_cursor, memory_only=True)  # its snapshot is known
+    assert nxt.rows.to_pylist() == records.read(cache, q, limit=5, cursor=first.next_cursor).rows.to_pylist()
+    off = SnapshotCache(with_runs(lake, 0))  # pages that DuckDB must read never come from memory
+    off.files(DATASET, off.current(DATASET))
+    with pytest.raises(NotInMemory, match="DuckDB"):
+        records.read(off, q, limit=5, cursor=None, memory_only=True)

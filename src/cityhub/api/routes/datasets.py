@@ -65,16 +65,19 @@ ExportAudit = Annotated[AuditEntry, audited("export", caller="route")]
 
 
 def _records(name: str):
-    def dataset_records(hub: HubDep, creds: Bearer, request: Request, entry: RecordsAudit,
-                        region: Region = None, limit: Limit = 1000, cursor: Cursor = None, fields: Fields = None,
-                        order: Order = "asc", sort: Sort = "lake", format: Format = None):
-        p = principal_of(hub, creds)  # here, not as a dependency: one thread hop per request, not two
-        fmt = formats.negotiate(format, request.headers.get("accept"), ("json", "csv", "arrow"))
-        q, label, acc = pages.query(hub, request, entry, p, name, region, fields, order, sort)
-        limit = min(limit, hub.cfg.max_page)
-        filters = pages.audit_filters(q, label, fmt, limit=limit, cursor=bool(cursor), grants=list(acc.grants))
-        page = pages.read(hub, entry, records.read, q, filters, limit=limit, cursor=cursor)
-        return pages.page_response(hub, page, fmt, {"dataset": name, "region": label})
+    async def dataset_records(hub: HubDep, creds: Bearer, request: Request, entry: RecordsAudit,
+                              region: Region = None, limit: Limit = 1000, cursor: Cursor = None,
+                              fields: Fields = None, order: Order = "asc", sort: Sort = "lake",
+                              format: Format = None):
+        def work(memory_only: bool) -> Response:
+            p = principal_of(hub, creds)
+            fmt = formats.negotiate(format, request.headers.get("accept"), ("json", "csv", "arrow"))
+            q, label, acc = pages.query(hub, request, entry, p, name, region, fields, order, sort)
+            lim = min(limit, hub.cfg.max_page)
+            filters = pages.audit_filters(q, label, fmt, limit=lim, cursor=bool(cursor), grants=list(acc.grants))
+            page = pages.read(hub, entry, records.read, q, filters, limit=lim, cursor=cursor, memory_only=memory_only)
+            return pages.page_response(hub, page, fmt, {"dataset": name, "region": label})
+        return await pages.answer(hub, work)
     return dataset_records
 
 
@@ -151,8 +154,12 @@ def by_path(endpoint_for):
     hints = typing.get_type_hints(template, include_extras=True)  # in the template's module, not this one
     params = [p.replace(annotation=hints[p.name]) for p in inspect.signature(template).parameters.values()]
 
-    def endpoint(dataset: str, **kw):
-        return endpoint_for(dataset)(**kw)
+    if inspect.iscoroutinefunction(template):
+        async def endpoint(dataset: str, **kw):
+            return await endpoint_for(dataset)(**kw)
+    else:
+        def endpoint(dataset: str, **kw):
+            return endpoint_for(dataset)(**kw)
     endpoint.__signature__ = inspect.Signature(
         [inspect.Parameter("dataset", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str), *params])
     return endpoint

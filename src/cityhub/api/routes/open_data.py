@@ -68,16 +68,18 @@ OPEN_DOC = ("Unconditionally open categories need no token; conditionally open o
 
 
 def _records(name: str):
-    def open_records(hub: HubDep, request: Request, entry: RecordsAudit, region: Region = None,
-                     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-                     cursor: Annotated[str | None, Query(max_length=2000,
-                                                         description="next_cursor of the previous page")] = None,
-                     fields: Fields = None):
-        q, label = open_query(hub, request, entry, name, region, fields)
-        limit = min(limit, hub.cfg.max_page)
-        filters = pages.audit_filters(q, label, "json", limit=limit, cursor=bool(cursor))
-        page = pages.read(hub, entry, records.read, q, filters, limit=limit, cursor=cursor)
-        return pages.page_response(hub, page, "json", {"dataset": name, "region": label})
+    async def open_records(hub: HubDep, request: Request, entry: RecordsAudit, region: Region = None,
+                           limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+                           cursor: Annotated[str | None, Query(max_length=2000,
+                                                               description="next_cursor of the previous page")] = None,
+                           fields: Fields = None):
+        def work(memory_only: bool) -> Response:
+            q, label = open_query(hub, request, entry, name, region, fields)
+            lim = min(limit, hub.cfg.max_page)
+            filters = pages.audit_filters(q, label, "json", limit=lim, cursor=bool(cursor))
+            page = pages.read(hub, entry, records.read, q, filters, limit=lim, cursor=cursor, memory_only=memory_only)
+            return pages.page_response(hub, page, "json", {"dataset": name, "region": label})
+        return await pages.answer(hub, work)
     return open_records
 
 
