@@ -49,7 +49,8 @@ class SocialSecurityConfig:
 class SocialSecurityWorld:
     config: SocialSecurityConfig
     faults: list[dict] = field(default_factory=list)
-    # The day whose export has the extra column ``经办人`` and the day delivered in UTF-8.
+    # The day whose export has the extra column ``经办人`` and the day whose file arrives damaged
+    # (a byte neither GB18030 nor UTF-8 has: a UTF-8 export is read as such, not refused).
     drift_day: date | None = None
     wrong_encoding_day: date | None = None
     # county -> cross-region services it has not connected to the ministry/province
@@ -470,8 +471,9 @@ def write_drop(world: SocialSecurityWorld, drop_root: Path, days: list[date] | N
     base = Path(drop_root) / "social_security"
     out: dict[str, list[Path]] = {"records": []}
     for day in world.days if days is None else days:
-        encoding = "utf-8" if day == world.wrong_encoding_day else ENCODING
-        data = csv_bytes(day_rows(world, day), encoding)
+        data = csv_bytes(day_rows(world, day), ENCODING)
+        if day == world.wrong_encoding_day:
+            data = data.replace(b"\r\n", b"\r\n\xff", 1)  # 0xFF starts no GB18030 or UTF-8 character
         out["records"].append(write_atomic(base / "records" / file_name(cfg, day), data))
     end = cfg.start + timedelta(days=max(cfg.days, 1) - 1)
     manifest = json.dumps(world.faults, ensure_ascii=False, indent=1).encode("utf-8")

@@ -129,3 +129,24 @@ def audit_categories(cat: Catalogue, p: Principal) -> list[str] | None:
     if p.role == "department":
         return [c.id for c in cat.categories.values() if c.owner == p.department]
     raise Forbidden(f"client {p.name!r} has role {p.role}: the audit log is for admins and departments")
+
+
+# -- the quarantine ------------------------------------------------------------------------
+
+
+def quarantine_datasets(cat: Catalogue, p: Principal) -> list[str] | None:
+    """The datasets whose quarantined items ``p`` may read and release: every one for an
+    admin (None), a department's own categories' datasets; ``Forbidden`` for the others."""
+    if p.role == "admin":
+        return None
+    if p.role == "department":
+        return sorted(d for c in cat.categories.values() if c.owner == p.department for d in c.datasets)
+    raise Forbidden(f"client {p.name!r} has role {p.role}: the quarantine is for admins and the departments "
+                    "that own the data")
+
+
+def quarantine_unmasked(cat: Catalogue, p: Principal, dataset: str) -> bool:
+    """Whether ``p`` reads a quarantined item of ``dataset`` as sent, personal data
+    included: only the department that owns the dataset (it sent the data)."""
+    c = cat.category_of(dataset)
+    return p.role == "department" and c is not None and c.owner == p.department

@@ -21,6 +21,7 @@ from cityhub.api.routes import (
     open_data,
     open_metadata,
     ops,
+    quarantine,
     reports,
     star_readiness,
     token,
@@ -31,7 +32,7 @@ from cityhub.lake import Lake
 from cityhub.read.snapshots import SnapshotCache
 
 ROUTERS = (ops, token, catalogue, datasets, open_data, open_metadata, grants, audit, indicators, evidence,
-           star_readiness, reports)
+           star_readiness, reports, quarantine)
 
 
 def create_app(cfg: Settings | None = None, decl: Declarations | None = None) -> FastAPI:

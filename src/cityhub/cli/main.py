@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from cityhub.api.serve import serve as serve_api
-from cityhub.cli import catalog, clients, connectors, indicators, reports
+from cityhub.cli import catalog, clients, connectors, indicators, quarantine, reports
 from cityhub.cli.context import console, fail, obtain
 from cityhub.cli.render import progress, run_table
 from cityhub.core.errors import CityHubError
@@ -38,6 +38,7 @@ app.add_typer(indicators.app, name="indicators")
 app.add_typer(clients.app, name="clients")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(reports.app, name="reports")
+app.add_typer(quarantine.app, name="quarantine")
 
 
 @app.command("check")

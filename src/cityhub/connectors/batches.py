@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pyarrow as pa
+
 from cityhub.connectors import formats
 from cityhub.connectors.drift import DriftFindings
 from cityhub.connectors.formats.decoded import Decoded
@@ -26,8 +28,13 @@ def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
                workers: int | None = None) -> tuple[Batch[Contract], DriftFindings]:
     """The batch one unit lands as, with the state that marks it taken (``workers``:
     processes for parsing a large catalogue fetch)."""
-    decoded = formats.decode(spec, unit.payloads, workers)
     new_state = mark_taken(state, unit)
+    if not unit.payloads:  # only what the source refused (empty or linked files): nothing to decode or map
+        empty = pa.table({f: pa.array([], pa.string()) for f in contract.field_names})
+        return Batch(connector=spec.name, contract=contract, batch_id=f"{spec.name}:{unit.id}", text=empty,
+                     sources=[], raw=lambda i: "", rejects=list(unit.rejects), state=new_state), DriftFindings()
+    decoded = formats.decode(spec, unit.payloads, workers)
+    decoded.rejects = [*unit.rejects, *decoded.rejects]
     whole_pages_refused = {r.source for r in decoded.rejects} & {p.name for p in unit.payloads}
     if unit.cursor is not None and not whole_pages_refused:
         # (a page that could not be read keeps the cursor where it was: its rows are fetched again)
@@ -42,3 +49,10 @@ def lines_batch(spec: ConnectorSpec, contract: Contract, values: list[bytes], so
     """A batch of messages (Kafka), one JSON record each."""
     decoded = decode_lines(values, sources, formats.source_fields(spec))
     return _batch(spec, contract, decoded, batch_id, state, as_of)
+
+
+def decoded_batch(spec: ConnectorSpec, contract: Contract, decoded: Decoded, batch_id: str,
+                  as_of: date | None) -> Batch[Contract]:
+    """Records decoded outside a source's units (a released quarantine item) as the batch
+    the landing takes; no state: nothing is marked taken."""
+    return _batch(spec, contract, decoded, batch_id, None, as_of)[0]

@@ -1,6 +1,7 @@
 """From decoded records to the contract's text columns: renaming (``columns``),
 value mappings (``values``), constants, the as-of date, and, where a declaration
-cannot say it, the mapping function it names (``function``)."""
+cannot say it, the mapping function it names (``function``). Citizen ID numbers get
+their upper-case check character; values a spreadsheet spoiled are refused with why."""
 from __future__ import annotations
 
 import importlib
@@ -9,13 +10,15 @@ from datetime import date, datetime
 from functools import lru_cache
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cityhub.connectors.drift import DriftFindings, check_header, check_records
 from cityhub.connectors.formats.decoded import Decoded, text
+from cityhub.connectors.spreadsheet import spoiled
 from cityhub.core.errors import DeclarationError
 from cityhub.declarations import Declarations
 from cityhub.declarations.connectors import ConnectorSpec
-from cityhub.declarations.contracts import Contract
+from cityhub.declarations.contracts import CheckRule, Contract
 
 
 MAPPINGS = "cityhub.connectors.mappings"
@@ -82,8 +85,11 @@ def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: da
     for f, mapping in spec.values.items():
         if f in out.column_names:
             col = out[f].to_pylist()
-            out = out.set_column(out.column_names.index(f), f,
-                                 pa.array([mapping.get(v, v) if v is not None else None for v in col], pa.string()))
+            out = out.set_column(out.column_names.index(f), f, pa.array(
+                [mapping.get(v.strip(), v) if v is not None else None for v in col], pa.string()))
+    out = _citizen_ids_upper(contract, out)
+    for pos, why in spoiled(contract, out).items():
+        reasons.setdefault(pos, []).extend(why)
     for f, value in spec.constants.items():
         out = _put(out, f, pa.array([value] * n, pa.string()))
     for name, value in (("as_of", as_of and as_of.isoformat()), ("observed_at", observed_at and observed_at.isoformat(sep=" "))):
@@ -92,6 +98,14 @@ def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: da
     if out.num_columns == 0:
         out = pa.table({contract.field_names[0]: pa.nulls(n, pa.string())})
     return out, reasons, drift
+
+
+def _citizen_ids_upper(contract: Contract, t: pa.Table) -> pa.Table:
+    """A citizen ID number's check character X as the standard writes it: people type ``x``."""
+    for f in contract.fields:
+        if f.name in t.column_names and pa.types.is_string(t[f.name].type) and any(isinstance(r, CheckRule) and r.check == "gb11643" for r in f.rules):
+            t = _put(t, f.name, pc.replace_substring_regex(t[f.name], r"^(\s*[0-9]{17})x(\s*)$", r"\1X\2"))
+    return t
 
 
 def _put(t: pa.Table, name: str, col) -> pa.Table:

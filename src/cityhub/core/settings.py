@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     pages (``cityhub.read.sorted_runs``); 0 reads every page with DuckDB."""
     page_cache_max_files: int = Field(64, gt=0)
     """Snapshots with more data files than this read pages with DuckDB."""
+    quarantine_retention_days: int = Field(180, ge=1)
+    """Quarantined items older than this are removed by ``cityhub quarantine expire``."""
     api_threads: int = Field(4, gt=0)
     """Threads per API worker for the sync routes (their page, grant and audit work)."""
     parse_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)

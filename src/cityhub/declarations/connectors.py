@@ -10,6 +10,7 @@ needed only for a mapping the declaration cannot say (``function``).
 from __future__ import annotations
 
 import codecs
+import re
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
@@ -42,6 +43,16 @@ class FileDropSource(Declared):
     """Files whose names share this regex's match are one delivery (e.g. the pages of one fetch)."""
     batch_files: int = Field(31, ge=1)
     """Pending deliveries landed together, when neither their day nor per-delivery keys matter."""
+    day: Regex = r"(?<!\d)(?P<year>20\d{2})(?P<month>\d{2})(?P<day>\d{2})(?!\d)"
+    """Where a file's name says the day it was cut (groups ``year``, ``month``, ``day``), for
+    ``as_of: file_day``; a file it does not match is refused, never dated by its mtime."""
+
+    @model_validator(mode="after")
+    def _day_groups(self):
+        missing = {"year", "month", "day"} - set(re.compile(self.day).groupindex)
+        if missing:
+            raise ValueError(f"day pattern {self.day!r} lacks the named groups {', '.join(sorted(missing))}")
+        return self
 
 
 class Paging(Declared):
@@ -147,13 +158,21 @@ class FhirFormat(Declared):
     kind: Literal["fhir"]
     encoding: Encoding = "utf-8"
     resource_type: str | None = None
-    """Keep only resources of this type from each Bundle."""
+    """Keep only resources of this type from each Bundle (or bare resource, or NDJSON line)."""
+    identifiers: dict[str, list[str]] = Field(default_factory=dict)
+    """Identifier systems per row field, as this platform names them (``uscc: [urn:cn:uscc,
+    ...]``): the value of an identifier in any of them fills the field."""
 
 
 class Gb28181Format(Declared):
     kind: Literal["gb28181"]
     workers: int = Field(0, ge=0)
     """Processes that parse a large fetch (0: one per core)."""
+    take: Literal["devices", "directory", "changes", "status_events"] = "devices"
+    """Which items the connector takes: a catalogue's devices, or its directory items
+    (administrative regions, systems, business groups, virtual organisations), or the
+    items of ``<Notify>`` catalogue changes (each with its Event), or only those of them
+    that report a device's state (ON, OFF, VLOST, DEFECT)."""
 
     @property
     def encoding(self) -> str:
@@ -250,6 +269,10 @@ class ConnectorSpec(Declared):
     """``module:attr`` of a mapping function, for what renaming cannot say."""
     lookups: dict[Name, Lookup] = {}
     """Contract field -> where its value comes from when the source does not send it."""
+    also: tuple[Name, ...] = ()
+    """Connectors that land each of this connector's deliveries into their own datasets
+    too (a delivery read once, e.g. a catalogue's directory items beside its devices);
+    they do not run on their own."""
     conformance: Conformance | None = None
 
     @model_validator(mode="after")

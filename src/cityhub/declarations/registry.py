@@ -252,6 +252,12 @@ def _connectors(ld: _Loader, contracts: dict[str, Contract]) -> dict[str, Connec
                                                       f"names connector(s) {', '.join(missing)} that are not declared")])
                 out.pop(name)
                 dropped = True
+            missing = [a for a in spec.also if a not in out] if name in out else []
+            if missing:
+                ld.fail(f"connector:{name}", [Problem(f"connectors/{name}.yaml", "also",
+                                                      f"names connector(s) {', '.join(missing)} that are not declared")])
+                out.pop(name)
+                dropped = True
     return out
 
 

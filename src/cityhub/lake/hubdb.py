@@ -1,5 +1,5 @@
 """The hub's own metadata database: API clients, the audit log, the catalogue,
-connector runs.
+connector runs and who runs a connector now.
 
 SQLite by default (``$CITYHUB_HOME/hub.db``), PostgreSQL in production
 (``CITYHUB_DB_URI``); SQLAlchemy Core keeps the SQL portable. The audit table is
@@ -100,6 +100,15 @@ connector_runs = Table(
     Column("reasons", JSON, nullable=True),
     Column("error", String(2000), nullable=True),
 )
+
+connector_leases = Table(
+    "connector_leases", metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+"""Who runs a connector now, until when (renewed while it runs; a crashed run's lease
+lapses): two ingests on one hub never run the same connector at once."""
 
 
 @lru_cache(maxsize=8)

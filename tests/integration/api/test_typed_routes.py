@@ -44,6 +44,9 @@ ERRORS = {
     ("post", "/v1/grants/{grant_id}/reject"): {400, 401, 403, 404, 409},
     ("post", "/v1/grants/{grant_id}/revoke"): {400, 401, 403, 404},
     ("get", "/v1/audit"): {400, 401, 403},
+    ("get", "/v1/quarantine"): {400, 401, 403},
+    ("get", "/v1/quarantine/{item_id}"): {400, 401, 403, 404},
+    ("post", "/v1/quarantine/release"): {400, 401, 403, 404},
     ("get", "/v1/indicators"): {400, 401, 403},
     ("get", "/v1/indicators/export"): {400, 401, 403},
     ("get", "/v1/indicators/{code}/evidence"): {400, 401, 403, 404},
@@ -223,6 +226,20 @@ def test_real_answers_and_refusals_conform_to_the_spec(world, cfg, decl):
     call("GET", "/v1/audit", owner, status=200)
     call("GET", "/v1/audit", county, status=403)
     call("GET", "/v1/audit", admin, status=400, query={"limit": 0})
+
+    # the quarantine (the simulated cameras' faults; test_quarantine_ops.py releases items)
+    held = call("GET", "/v1/quarantine", admin, status=200, query={"limit": 3}).json()["items"]
+    assert held and all(i["masked"] for i in held)
+    call("GET", "/v1/quarantine/{item_id}", admin, status=200, path_parameters={"item_id": held[0]["id"]})
+    call("GET", "/v1/quarantine", county, status=403)
+    call("GET", "/v1/quarantine", admin, status=400, query={"limit": 0})
+    call("GET", "/v1/quarantine/{item_id}", admin, status=404, path_parameters={"item_id": "0" * 16})
+    call("GET", "/v1/quarantine/{item_id}", admin, status=400, path_parameters={"item_id": "nope"})
+    call("GET", "/v1/quarantine/{item_id}", county, status=403, path_parameters={"item_id": "0" * 16})
+    call("POST", "/v1/quarantine/release", admin, status=404, body={"ids": ["0" * 16]}, media_type="application/json")
+    call("POST", "/v1/quarantine/release", admin, status=400, body={"ids": []}, media_type="application/json")
+    call("POST", "/v1/quarantine/release", county, status=403, body={"ids": ["0" * 16]},
+         media_type="application/json")
 
     # signed reports and their keys
     report = call("GET", "/v1/reports", scoring, status=200, query={"region": CITY, "period": str(DAY)}).json()

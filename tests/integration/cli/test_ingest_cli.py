@@ -28,3 +28,27 @@ def test_a_broken_connector_is_listed_and_fails_the_run_while_the_rest_run(hub_h
 
     r = CliRunner().invoke(app, ["connectors", "status", "--json"], env=env)
     assert r.exit_code == 0 and '"declaration broken: connectors/camera_registry.yaml' in r.output
+
+
+def test_a_connector_failing_at_run_time_is_listed_while_the_next_one_lands(hub_home):
+    """The first connector's source refuses the hub (HTTP 401) mid-run; the one after it
+    still lands its drop, the failure is listed, and the exit code is 1."""
+    from cityhub_sim.common import serve_http
+
+    server, url = serve_http({"/catalog": lambda q: (401, b'{"error": "token expired"}', "application/json")})
+    drop = hub_home / "drop" / "cameras" / "status"
+    env = {"COLUMNS": "250", "CITYHUB_HOME": str(hub_home), "CITYHUB_DROP": str(hub_home / "drop"),
+           "CITYHUB_CAMERA_CATALOG_HTTP_URL": url}
+    drop.mkdir(parents=True)
+    (drop / "status_1.jsonl").write_text(
+        '{"event_id": "e1", "device_id": "37140200001320000001", "civil_code": "371402", "status": "ON", '
+        '"event_time": "2026-11-22T08:00:00"}\n', encoding="utf-8")
+    try:
+        r = CliRunner().invoke(app, ["ingest", "camera_catalog_http", "camera_status_drop"], env=env)
+    finally:
+        server.shutdown()
+    assert r.exit_code == 1, r.output
+    failed = [line for line in r.output.splitlines() if "camera_catalog_http" in line]
+    assert failed and "failed" in failed[0] and "401" in r.output
+    landed = [line for line in r.output.splitlines() if "camera_status_drop" in line]
+    assert landed and landed[0].split("│")[4].strip() == "1", r.output  # its one row landed

@@ -194,3 +194,11 @@ def test_changed_files_are_read_again(schemas):
     decl = load(schemas)
     assert "camera_registry" not in decl.connectors
     assert decl.problems[0].path == "freshness_hours"
+
+
+def test_also_must_name_declared_connectors(schemas):
+    edit(schemas, "connectors/camera_catalog_drop.yaml", "also: [camera_directory]", "also: [camera_directry]")
+    decl = load(schemas)
+    [p] = [p for p in decl.problems if p.file == "connectors/camera_catalog_drop.yaml"]
+    assert p.path == "also" and "camera_directry" in p.message
+    assert "camera_catalog_drop" not in decl.connectors

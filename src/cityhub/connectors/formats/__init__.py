@@ -35,7 +35,7 @@ def decode(spec: ConnectorSpec, payloads: list[Payload], workers: int | None = N
         case "jsonl":
             return jsonl.decode(source_fields(spec), payloads)
         case "gb28181":
-            return gb28181.decode(payloads, workers=fmt.workers or workers)
+            return gb28181.decode(payloads, workers=fmt.workers or workers, items=fmt.take)
     raise AssertionError(f"format {fmt.kind} has no decoder")  # the declaration's Literal allows no other
 
 
@@ -52,7 +52,8 @@ class PageCounter:
     def items(self, data: bytes) -> int | None:
         if self.kind == "gb28181":
             # "<Item" cannot occur inside a multibyte character in GB18030/GB2312/UTF-8
-            return data.count(b"<Item>") + data.count(b"<Item ")
+            low = data.lower()  # element names in any case (ASCII only: multibyte text is untouched)
+            return low.count(b"<item>") + low.count(b"<item ")
         try:
             doc = orjson.loads(data)
             if self.kind == "fhir":

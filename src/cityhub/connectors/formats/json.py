@@ -2,6 +2,7 @@
 whose value types are kept for schema-drift checks."""
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Callable
 
@@ -17,7 +18,8 @@ def records_from(encoding: str, payloads: list[Payload], pick: Callable[[object]
     utf8 = encoding.lower().replace("-", "") == "utf8"
     for p in payloads:
         try:
-            doc = orjson.loads(p.data) if utf8 else json.loads(p.data.decode(encoding))
+            data = p.data[len(codecs.BOM_UTF8):] if utf8 and p.data.startswith(codecs.BOM_UTF8) else p.data
+            doc = orjson.loads(data) if utf8 else json.loads(data.decode(encoding))  # a BOM is no JSON
             items = pick(doc)
         except UnicodeDecodeError as e:
             rejects.append(Reject(source=p.name, raw=p.data.decode("latin-1"),

@@ -3,6 +3,7 @@ Arrow's JSON reader, not a dict per message. Only a batch that holds a bad line 
 decoded line by line, to refuse exactly the bad lines with their raw text."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -20,7 +21,9 @@ def decode_lines(lines: list[bytes], sources: list[str], fields: list[str]) -> D
     try:
         if any(not v for v in lines):
             raise ValueError("empty message")
-        table = pjson.read_json(io.BytesIO(b"\n".join(lines)), parse_options=pjson.ParseOptions(
+        data = b"\n".join(lines)
+        data.decode("utf-8")  # Arrow's reader would take bytes that are not UTF-8 into text columns
+        table = pjson.read_json(io.BytesIO(data), parse_options=pjson.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="ignore"))
         if table.num_rows != len(lines):
             raise ValueError("row count mismatch")
@@ -32,6 +35,11 @@ def decode_lines(lines: list[bytes], sources: list[str], fields: list[str]) -> D
                 obj = json.loads(v)
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")  # a lone surrogate (\ud800) is no text
+            except UnicodeDecodeError as e:
+                rejects.append(Reject(source=s, reason=f"malformed_json: not UTF-8 ({e}); raw is the bytes in base64",
+                                      raw=base64.b64encode(v).decode("ascii")))
+                continue
             except ValueError as e:
                 rejects.append(Reject(source=s, reason=f"malformed_json: not a JSON object ({e})",
                                       raw=v.decode("utf-8", errors="replace")))

@@ -6,6 +6,15 @@ the consumer seeks to them on start. A consumer killed at any point therefore
 resumes exactly after the last committed batch: nothing is lost and nothing lands
 twice. Offsets are also committed to the Kafka group afterwards, for lag
 monitoring only.
+
+Departments' producers compress (gzip, snappy, lz4, zstd: the codec libraries are
+dependencies) and some write transactionally, so the consumer reads committed
+records only. A fetch the client cannot decode at all (an unknown codec, a corrupt
+batch) fails the run with the topic, positions and reason: skipping it would lose
+every record in it without a trace, while the failure keeps them until the hub can
+read them. A record that decodes but is not a JSON object is the batch's business
+(quarantined with its ``topic/partition/offset``). Offsets the lake holds that the
+broker no longer has (retention deleted them unread) are reported as gaps.
 """
 from __future__ import annotations
 
@@ -42,12 +51,37 @@ class Poll:
     batch_id: str
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Messages that aged out of a partition before the hub read them."""
+    partition: str
+    """``topic:partition``"""
+    stored: int
+    """the offset the lake's state resumes from"""
+    earliest: int
+    """the broker's earliest offset now"""
+
+    @property
+    def lost(self) -> int:
+        return self.earliest - self.stored
+
+    def reason(self) -> str:
+        return (f"retention_gap: {self.partition} offsets {self.stored}-{self.earliest - 1} "
+                "were deleted by the broker before they were read")
+
+
+def gaps(stored: dict[str, int], earliest: dict[str, int]) -> list[Gap]:
+    """Partitions whose stored offset is below the broker's earliest (a partition
+    never read before is not a gap: the hub's history starts where the topic's does)."""
+    return [Gap(k, int(stored[k]), e) for k, e in sorted(earliest.items()) if k in stored and int(stored[k]) < e]
+
+
 @retry(retry=retry_if_exception_type(KafkaError), stop=stop_after_attempt(5),
        wait=wait_exponential(multiplier=0.5, max=8), reraise=True)
 def _consumer(bootstrap: str, group: str, max_records: int) -> KafkaConsumer:
     return KafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        auto_offset_reset="earliest", max_poll_records=max_records,
+        auto_offset_reset="earliest", max_poll_records=max_records, isolation_level="read_committed",
         fetch_max_bytes=64 << 20, max_partition_fetch_bytes=32 << 20, fetch_max_wait_ms=200,
         consumer_timeout_ms=1000,
     )
@@ -70,6 +104,8 @@ class Topic:
     def __init__(self, bootstrap: str, topic: str, group: str, max_records: int):
         self.topic, self.max_records = topic, max_records
         self.consumer = _consumer(bootstrap, group, max_records)
+        self.gaps: list[Gap] = []
+        """Retention gaps found when ``polls`` positioned the consumer."""
 
     def __enter__(self) -> Topic:
         return self
@@ -83,15 +119,17 @@ class Topic:
         caught up with the end of every partition."""
         tps = _partitions(self.consumer, self.topic)
         self.consumer.assign(tps)
+        earliest = {f"{tp.topic}:{tp.partition}": o for tp, o in self.consumer.beginning_offsets(tps).items()}
+        self.gaps = gaps(offsets, earliest)
         for tp in tps:
             key = f"{tp.topic}:{tp.partition}"
             if key in offsets:
-                self.consumer.seek(tp, int(offsets[key]))
+                self.consumer.seek(tp, max(int(offsets[key]), earliest[key]))
             else:
                 self.consumer.seek_to_beginning(tp)
         n = 0
         while max_polls is None or n < max_polls:
-            polled = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
+            polled = self._poll(tps)
             if not polled:
                 if stop_at_end and self._caught_up(tps):
                     break
@@ -105,6 +143,17 @@ class Topic:
                 spans.append(f"{tp.partition}@{msgs[0].offset}-{msgs[-1].offset}")
             n += 1
             yield Poll(values, sources, new, f"{self.topic}:{','.join(sorted(spans))}")
+
+    def _poll(self, tps: list[TopicPartition]) -> dict:
+        """A poll; a fetch the client cannot read (UnsupportedCodecError, CorruptRecordError)
+        as a SourceError naming the topic and where each partition stands."""
+        try:
+            return self.consumer.poll(timeout_ms=500, max_records=self.max_records)
+        except KafkaError as e:
+            at = ", ".join(f"{tp.partition}@{self.consumer.position(tp)}" for tp in tps)
+            raise SourceError(f"Kafka topic {self.topic!r}: could not read a fetch at partition@offset {at} "
+                              f"({type(e).__name__}: {e}); nothing after these offsets is taken until "
+                              "the hub can read it") from e
 
     def _caught_up(self, tps: list[TopicPartition]) -> bool:
         ends = self.consumer.end_offsets(tps)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from cityhub.core.payloads import Payload
+from cityhub.core.payloads import Payload, Reject
 from cityhub.core.settings import Settings
 from cityhub.declarations.connectors import ConnectorSpec
 
@@ -25,6 +25,10 @@ class Unit:
     delivered_at: datetime | None = None
     """When the source delivered it (fetched; a file's last write), CST: when what it
     says was observed (a catalogue's Status, say)."""
+    rejects: list[Reject] = field(default_factory=list)
+    """What the source refused before decoding (a linked or empty file), for the quarantine."""
+    done: Callable[[], None] | None = None
+    """Run once the unit's commit is durable (a file drop: move its files to the archive)."""
 
 
 def source_url(spec: ConnectorSpec, cfg: Settings) -> str:
@@ -46,11 +50,12 @@ def taken(state: dict, unit: Unit) -> bool:
 
 
 def mark_taken(state: dict, unit: Unit, keep: int = 2000) -> dict:
-    """The state after ``unit`` (bounded: the oldest marks beyond ``keep`` go)."""
+    """The state after ``unit`` (bounded: the oldest marks beyond ``keep`` go, never the
+    unit's own, which a crash before its files are archived needs)."""
     new = dict(state)
     for sec, entries in unit.mark.items():
-        merged = {**state.get(sec, {}), **entries}
+        merged = {k: v for k, v in state.get(sec, {}).items() if k not in entries} | entries
         if len(merged) > keep:
-            merged = dict(list(merged.items())[-keep:])
+            merged = dict(list(merged.items())[-max(keep, len(entries)):])
         new[sec] = merged
     return new

@@ -19,7 +19,7 @@ from cityhub.core.payloads import Payload
 from cityhub.core.time import now_cst
 from cityhub.declarations.connectors import ConnectorSpec
 from cityhub.lake import Lake
-from cityhub.pipelines.ingest import lookups, runs
+from cityhub.pipelines.ingest import leases, lookups, runs
 from cityhub.pipelines.landing import Assessment, LandReport, assess, land
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ class RunReport:
     land: LandReport | None = None
     drift: DriftFindings = field(default_factory=DriftFindings)
     skipped: str | None = None
+    also: dict[str, LandReport] = field(default_factory=dict)
+    """What the connectors in the declaration's ``also`` landed of the same deliveries."""
+    gaps: list[kafka.Gap] = field(default_factory=list)
+    """Kafka messages deleted by retention before they were read: recorded in the run's
+    reasons (``retention_gap: ...`` -> messages lost), since nothing else would show them."""
 
     @property
     def landed(self) -> int:
@@ -57,6 +62,9 @@ class RunReport:
 def configured(spec: ConnectorSpec, lake: Lake) -> str | None:
     """Why ``spec`` cannot run with the lake's settings (None: it can)."""
     cfg = lake.cfg
+    taken_with = [n for n, s in lake.decl.connectors.items() if spec.name in s.also]
+    if taken_with:
+        return f"lands with {', '.join(taken_with)}'s deliveries, not on its own"
     match spec.source.kind:
         case "http" if not source_url(spec, cfg):
             return f"no URL: set CITYHUB_{spec.name.upper()}_URL"
@@ -89,6 +97,16 @@ def run(lake: Lake, name: str | ConnectorSpec, *, as_of: date | None = None, max
     if why:
         report.skipped = why
         return report
+    with leases.held(lake.cfg, spec.name) as busy:
+        if busy:
+            log.warning("%s: %s", spec.name, busy)
+            report.skipped = busy
+            return report
+        return _run(spec, lake, report, as_of, max_units, stop_at_end, max_polls)
+
+
+def _run(spec: ConnectorSpec, lake: Lake, report: RunReport, as_of: date | None, max_units: int | None,
+         stop_at_end: bool, max_polls: int | None) -> RunReport:
     run_id = runs.start(lake.cfg, spec.name)
     try:
         if spec.source.kind == "kafka":
@@ -102,16 +120,33 @@ def run(lake: Lake, name: str | ConnectorSpec, *, as_of: date | None = None, max
                     break
                 batch, drift = unit_batch(spec, contract, unit, state, lake.cfg.parse_workers)
                 batch = lookups.apply(lake, spec, batch)
+                for name in spec.also:  # before the data commit: a crash between them replays both
+                    report.also.setdefault(name, LandReport(dataset=name, batch_id=f"run:{name}")).add(
+                        _land_also(lake, name, unit))
                 report.drift.add(drift)
                 report.land.add(land(lake, batch))
                 report.units += 1
+                if unit.done:
+                    unit.done()
     except Exception as e:
         _finish(lake, run_id, report, "failed", f"{type(e).__name__}: {e}")
         raise
     _finish(lake, run_id, report, "ok", None)
+    for name, landed in report.also.items():
+        also = RunReport(connector=name, units=report.units, land=landed)
+        _finish(lake, runs.start(lake.cfg, name), also, "ok", None)
     if report.drift:
         log.warning("%s: schema drift %s", spec.name, report.drift.as_dict())
     return report
+
+
+def _land_also(lake: Lake, name: str, unit: Unit) -> LandReport:
+    """Another connector's batch of the same delivery, landed into its dataset with its state."""
+    spec = lake.decl.connector(name)
+    state = lake.state(spec.dataset, spec.name)
+    batch, _ = unit_batch(spec, lake.decl.contract(spec.dataset), unit, state, lake.cfg.parse_workers)
+    batch.rejects = []  # a page refused whole is quarantined once, by the connector that reads the delivery
+    return land(lake, lookups.apply(lake, spec, batch))
 
 
 def _consume(spec: ConnectorSpec, lake: Lake, report: RunReport, stop_at_end: bool, max_polls: int | None) -> None:
@@ -119,16 +154,21 @@ def _consume(spec: ConnectorSpec, lake: Lake, report: RunReport, stop_at_end: bo
     with kafka.Topic(cfg.kafka_bootstrap, kafka.topic_of(spec, cfg), f"cityhub.{spec.name}",
                      cfg.kafka_max_records) as topic:
         start = lake.state(spec.dataset, spec.name).get("offsets", {})
-        for poll in topic.polls(start, stop_at_end=stop_at_end, max_polls=max_polls):
-            state = lake.state(spec.dataset, spec.name)
-            new_state = {**state, "offsets": {**state.get("offsets", {}), **poll.offsets}}
-            batch, drift = lines_batch(spec, contract, poll.values, poll.sources, poll.batch_id, new_state,
-                                       now_cst().date())
-            batch = lookups.apply(lake, spec, batch)
-            report.drift.add(drift)
-            report.units += 1
-            report.land.add(land(lake, batch))
-            topic.committed(new_state["offsets"])
+        try:
+            for poll in topic.polls(start, stop_at_end=stop_at_end, max_polls=max_polls):
+                state = lake.state(spec.dataset, spec.name)
+                new_state = {**state, "offsets": {**state.get("offsets", {}), **poll.offsets}}
+                batch, drift = lines_batch(spec, contract, poll.values, poll.sources, poll.batch_id, new_state,
+                                           now_cst().date())
+                batch = lookups.apply(lake, spec, batch)
+                report.drift.add(drift)
+                report.units += 1
+                report.land.add(land(lake, batch))
+                topic.committed(new_state["offsets"])
+        finally:
+            report.gaps = topic.gaps
+            for g in report.gaps:
+                log.warning("%s: %s (%d messages)", spec.name, g.reason(), g.lost)
 
 
 def dry_run(lake: Lake, name: str, sample: Path) -> tuple[Assessment, DriftFindings]:
@@ -145,7 +185,8 @@ def _finish(lake: Lake, run_id: int, report: RunReport, status: str, error: str 
     land_ = report.land or LandReport(dataset="", batch_id="")
     runs.finish(lake.cfg, run_id, status=status, units=report.units, received=land_.received, landed=land_.landed,
                 quarantined=land_.quarantined, already_landed=land_.already_landed, snapshot_id=land_.snapshot_id,
-                drift=report.drift.as_dict() if report.drift else None, reasons=land_.reasons, error=error)
+                drift=report.drift.as_dict() if report.drift else None,
+                reasons={**land_.reasons, **{g.reason(): g.lost for g in report.gaps}}, error=error)
 
 
 def run_all(lake: Lake, names: list[str] | None = None, as_of: date | None = None

@@ -1,9 +1,11 @@
 """GB/T 28181 catalogue parsing: encodings, unreadable pages, pages refused whole."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from cityhub.connectors.formats.gb28181 import PageError, decode, item_values, page_text, parse_page
+from cityhub.connectors.formats.gb28181 import PageError, decode, is_directory, item_values, page_text, parse_page
 from cityhub.core.payloads import Payload
 
 ITEM = ("<Item><DeviceID>37142500001310000001</DeviceID><Name>齐河县人民医院东门</Name>"
@@ -60,3 +62,90 @@ def test_decode_refuses_an_unreadable_page_whole_and_keeps_the_others():
     [r] = d.rejects
     assert r.source == "catalog_p0002.xml" and r.reason.startswith("wrong_encoding:")
     assert r.raw == bad.decode("latin-1")  # the page as received
+
+
+# -- variants real platforms send (samples and their sources: tests/data/gb28181/README.md) --
+
+SAMPLES = Path(__file__).parents[3] / "data" / "gb28181"
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def test_element_names_in_any_case_are_read():
+    p = parse_page(sample("lowercase_elements.xml"))
+    assert p.sum_num == 2 and p.num == 2 and p.platform_id == "37140000002000000001"
+    assert [item_values(i)["device_id"] for i in p.items] == ["37140200001320000201", "37140200001320000202"]
+    assert item_values(p.items[1])["status"] == "OFFLINE"
+
+
+def test_lowercase_items_are_decoded_with_their_raw_text():
+    d = decode([Payload("catalog_p0001.xml", sample("lowercase_elements.xml"))], workers=1)
+    assert len(d) == 2 and not d.rejects
+    assert d.raw(1).startswith("<item>") and "37140200001320000202" in d.raw(1)
+
+
+def test_gb2312_page_with_the_2011_item_set():
+    p = parse_page(sample("emulator_gb2312_zero_coords.xml"))
+    values = [item_values(i) for i in p.items]
+    assert values[0]["name"] == "齐河县城南门" and values[0]["longitude"] == "0.0"
+    assert [v["civil_code"] for v in values] == ["371425", "3714", "371425001000", "37142500"]
+
+
+@pytest.mark.parametrize("device_id, directory", [
+    ("37", True), ("3714", True), ("371425", True), ("37142510", True),
+    ("37140000002000000001", True), ("37140000002150000001", True), ("37140000002160000001", True),
+    ("37142500001310000301", False), ("37142500001320000302", False), ("37142500001110000001", False),
+    ("371425001000", False), (None, False),
+])
+def test_directory_items_are_told_from_devices_by_their_id(device_id, directory):
+    assert is_directory(device_id) is directory
+
+
+def test_a_fetch_is_split_into_devices_and_directory_items():
+    payloads = [Payload("catalog_p0001.xml", sample("directory_tree.xml"))]
+    devices = decode(payloads, workers=1, items="devices")
+    tree = decode(payloads, workers=1, items="directory")
+    assert devices.records["device_id"].to_pylist() == ["37142500001310000301", "37142500001320000302"]
+    assert len(tree) == 7 and "37140000002160000001" in tree.records["device_id"].to_pylist()
+    # sources and raw text still point at the item's place in the page
+    assert list(devices.sources) == ["catalog_p0001.xml#item8", "catalog_p0001.xml#item9"]
+    assert "37142500001320000302" in devices.raw(1)
+
+
+def test_catalog_notify_items_carry_their_event():
+    p = parse_page(sample("notify_catalog_events.xml"))
+    assert p.kind == "notify"
+    assert [item_values(i)["event"] for i in p.items] == ["ADD", "DEL", "UPDATE", "ON", "OFF", "VLOST", "DEFECT"]
+    assert parse_page(page("UTF-8")).kind == "response"
+
+
+def test_a_delivery_short_of_its_sumnum_is_refused_whole_with_the_shortfall():
+    data = sample("short_delivery.xml")
+    d = decode([Payload("catalog_p0001.xml", data)], workers=1)
+    assert len(d) == 0
+    [r] = d.rejects
+    assert r.source == "catalog_p0001.xml"
+    assert r.reason == "incomplete_delivery: 1 of the 180 items its SumNum announces"
+    assert r.raw == data.decode("latin-1")
+
+
+def test_a_delivery_whose_pages_add_up_to_its_sumnum_is_complete():
+    pages = [Payload(f"catalog_p000{n}.xml", page("UTF-8", items=2, sum_num=4)) for n in (1, 2)]
+    d = decode(pages, workers=1)
+    assert len(d) == 4 and not d.rejects
+    # one page of the two: short
+    short = decode(pages[:1], workers=1)
+    assert len(short) == 0 and short.rejects[0].reason.startswith("incomplete_delivery: 2 of the 4")
+
+
+def test_a_large_fetch_parsed_in_worker_processes_is_judged_whole_against_its_sumnum():
+    n = 40  # PARALLEL_MIN_PAGES: parsed by the pool
+    whole = [Payload(f"catalog_p{i:04d}.xml", page("UTF-8", items=1, sum_num=n)) for i in range(n)]
+    d = decode(whole, workers=2)
+    assert len(d) == n and not d.rejects
+    short = [Payload(f"catalog_p{i:04d}.xml", page("UTF-8", items=1, sum_num=n + 1)) for i in range(n)]
+    d = decode(short, workers=2)
+    assert len(d) == 0 and len(d.rejects) == n
+    assert {r.reason for r in d.rejects} == {f"incomplete_delivery: {n} of the {n + 1} items its SumNum announces"}

@@ -1,6 +1,8 @@
 """JSON lines (drops, Kafka messages), decoded a batch at a time."""
 from __future__ import annotations
 
+import base64
+
 from cityhub.connectors.formats.jsonl import decode, decode_lines
 from cityhub.core.payloads import Payload
 
@@ -38,3 +40,19 @@ def test_a_file_of_lines_names_each_line_and_skips_blank_ones():
     d = decode(FIELDS, [Payload("status_20261122.jsonl", data)])
     assert d.records["event_id"].to_pylist() == ["e1", "e2"]
     assert list(d.sources) == ["status_20261122.jsonl:1", "status_20261122.jsonl:3"]
+
+
+def test_bytes_that_are_not_utf8_are_refused_with_the_exact_bytes():
+    bad = b'{"event_id": "e2", "status": "\xff\xfe"}'
+    d = decode_lines([b'{"event_id": "e1", "status": "ON"}', bad], ["t/0/0", "t/0/1"], FIELDS)
+    assert d.records["event_id"].to_pylist() == ["e1"]
+    [r] = d.rejects
+    assert r.source == "t/0/1" and r.reason.startswith("malformed_json: not UTF-8")
+    assert base64.b64decode(r.raw) == bad
+
+
+def test_an_escaped_lone_surrogate_is_refused_not_a_crash():
+    d = decode_lines([b'{"event_id": "e1", "status": "ON"}', b'{"event_id": "\\ud800", "status": "ON"}', b'[1]'],
+                     ["t/0/0", "t/0/1", "t/0/2"], FIELDS)
+    assert d.records["event_id"].to_pylist() == ["e1"]
+    assert [r.source for r in d.rejects] == ["t/0/1", "t/0/2"]
