@@ -11,6 +11,8 @@ import threading
 import time
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cityhub.core.errors import Conflict, InvalidRequest, NotFound
 from cityhub.core.settings import Settings
@@ -118,8 +120,17 @@ def _doc(c: Category) -> dict:
     return c.model_dump(mode="json", exclude_defaults=False)
 
 
+_UPSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
 def _upsert(con, table, key: str, values: dict) -> None:
-    if con.execute(select(table.c.id).where(table.c.id == key)).first():
+    """Insert or update in one statement: API workers starting together all seed the
+    catalogue, and a look-then-insert let two of them insert the same id (one crashed)."""
+    dialect_insert = _UPSERTS.get(con.dialect.name)
+    if dialect_insert is not None:
+        stmt = dialect_insert(table).values(id=key, **values)
+        con.execute(stmt.on_conflict_do_update(index_elements=[table.c.id], set_=values))
+    elif con.execute(select(table.c.id).where(table.c.id == key)).first():
         con.execute(update(table).where(table.c.id == key).values(**values))
     else:
         con.execute(insert(table).values(id=key, **values))
