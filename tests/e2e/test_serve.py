@@ -84,3 +84,17 @@ def test_a_catalogue_change_reaches_every_worker(api_server, cfg, decl):
     got = _fresh(api_server, 24, "GET", url, headers=h)
     assert {r.status_code for r in got} == {200}, [r.text for r in got if r.status_code != 200]
     assert all([f["name"] for f in r.json()["fields"]] == ["lot_id", "spaces"] for r in got)
+
+
+def test_a_second_hub_on_a_port_in_use_fails_instead_of_sharing_it(hub_home):
+    import subprocess
+
+    port = free_port()
+    env = {**os.environ, "CITYHUB_HOME": str(hub_home)}
+    cmd = [sys.executable, "-m", "cityhub.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "2"]
+    with serving(cmd, port, env=env):
+        wait_ready(f"http://127.0.0.1:{port}")
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert f"cannot serve on 127.0.0.1:{port}" in second.stderr and "another hub" in second.stderr

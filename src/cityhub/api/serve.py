@@ -22,6 +22,8 @@ import time
 import httpx
 import uvicorn
 
+from cityhub.core.files import private_files
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,20 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _claim(host: str, port: int) -> int:
+    """Fail if anything listens on the port already. SO_REUSEPORT lets every socket that
+    sets it share a port: a second hub started on a busy port would silently split the
+    traffic with the first. A socket without it cannot bind a port another listens on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT of a stopped hub is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise SystemExit(f"cannot serve on {host}:{port}: {e.strerror} (is another hub running there?)") from None
+        return probe.getsockname()[1]
+
+
 APP = "cityhub.api.main:create_app"
 """The app factory each worker calls: it builds its settings from the environment."""
 
@@ -47,6 +63,7 @@ def _server(app: str, log_level: str, **kw) -> uvicorn.Server:
     """A uvicorn server with its app built, and the objects of start-up frozen out of the
     garbage collector's full passes (a page allocates thousands of small objects: the
     collector runs less often too)."""
+    private_files()
     config = uvicorn.Config(app, factory=True, log_level=log_level, **_UVICORN, **kw)
     config.load()
     gc.collect()
@@ -67,8 +84,8 @@ def serve(host: str, port: int, workers: int = 2, app: str = APP, log_level: str
     if not hasattr(socket, "SO_REUSEPORT"):  # not Linux or BSD: uvicorn's own shared socket
         uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level=log_level, **_UVICORN)
         return
+    port = _claim(host, port)  # port 0: a free port, for all
     first = _bind(host, port)
-    port = first.getsockname()[1]  # port 0: the free port the first socket got, for all
     sockets: list[socket.socket | None] = [first, *(_bind(host, port) for _ in range(workers - 1))]
     ctx = mp.get_context("spawn")
     procs: list[mp.Process | None] = [None] * workers

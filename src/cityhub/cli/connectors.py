@@ -11,7 +11,7 @@ from cityhub.cli.context import console, fail, obtain
 from cityhub.cli.render import drift_note
 from cityhub.core.errors import CityHubError
 from cityhub.pipelines.ingest.runner import dry_run
-from cityhub.pipelines.ingest.status import status
+from cityhub.pipelines.ingest.status import status, unhealthy
 
 app = typer.Typer(help="Declared connectors: list, status, dry runs.", no_args_is_help=True)
 
@@ -30,12 +30,24 @@ def connectors_list(ctx: typer.Context):
 
 
 @app.command("status")
-def connectors_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")):
+def connectors_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
+                      check: bool = typer.Option(False, "--check", help="exit 1 when a configured connector is stale, "
+                                                 "failing or has never delivered (for cron and Airflow sensors)")):
     """Last run, rows landed and quarantined, lag and freshness of every connector."""
     rows = status(obtain(ctx).lake)
     if as_json:
         typer.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=1))
-        return
+    else:
+        _status_table(rows)
+    if check:
+        bad = unhealthy(rows)
+        for name, why in bad.items():
+            typer.echo(f"{name}: {why}", err=True)
+        if bad:
+            raise typer.Exit(1)
+
+
+def _status_table(rows: list[dict]) -> None:
     table = Table("connector", "last run", "result", "landed", "quarantined", "lag", "last data", "fresh", "drift")
     for r in rows:
         fresh = {True: "[green]fresh[/green]", False: "[red]stale[/red]", None: "-"}[r["fresh"]]

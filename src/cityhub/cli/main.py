@@ -18,6 +18,7 @@ from cityhub.cli import catalog, clients, connectors, indicators, quarantine, re
 from cityhub.cli.context import console, fail, obtain
 from cityhub.cli.render import progress, run_table
 from cityhub.core.errors import CityHubError
+from cityhub.core.files import private_files
 from cityhub.pipelines.checks import by_file, check
 from cityhub.pipelines.ingest.runner import run_all
 
@@ -26,6 +27,7 @@ class _Hub(TyperGroup):
     script and in-process alike (not a traceback)."""
 
     def invoke(self, ctx):
+        private_files()
         try:
             return super().invoke(ctx)
         except CityHubError as e:

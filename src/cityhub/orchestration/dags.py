@@ -13,6 +13,7 @@ from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowSkipException
 
 from cityhub.connectors.mapping import unresolved
+from cityhub.core.files import private_files
 from cityhub.core.settings import Settings
 from cityhub.core.time import now_cst
 from cityhub.declarations import Declarations, load
@@ -26,7 +27,9 @@ START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 
 
 def _lake() -> Lake:
-    """The lake for a task: settings from the worker's environment, built once per task."""
+    """The lake for a task: settings from the worker's environment, built once per task
+    (and the task's files private, as the ``cityhub`` command's)."""
+    private_files()
     return Lake(Settings())
 
 

@@ -29,6 +29,7 @@ ERRORS = {
     # what each operation declares it may answer besides its success: the statuses the
     # routes and the library functions they call can give (cityhub.api.problems.STATUS)
     ("get", "/healthz"): set(),
+    ("get", "/readyz"): {503},
     ("post", "/v1/token"): {400, 401, 429},
     ("get", "/v1/catalog"): {401},
     ("get", "/v1/catalog/categories/{category_id}"): {401, 404},
@@ -156,6 +157,7 @@ def test_real_answers_and_refusals_conform_to_the_spec(world, cfg, decl):
     admin, scoring, county, owner = w["admin"], w["scoring"], w["county"], w["owner"]
 
     call("GET", "/healthz", status=200)
+    call("GET", "/readyz", status=200)
     # the token endpoint: a token, and the OAuth2 refusals
     cid, secret = credentials(cfg, decl, "typed-client", "scoring")
     form = "application/x-www-form-urlencoded"

@@ -55,3 +55,25 @@ def test_dry_run_shows_what_would_land_and_why_not_without_committing(cfg, decl,
     assert "1 row(s) would land, 2 would be quarantined" in out
     assert "bad_id_number" in out and "end_before_start" in out
     assert Lake(cfg, decl).snapshot_id("social_security_records") is None  # nothing committed
+
+
+def test_status_check_exits_1_naming_stale_failing_and_silent_feeds(cfg, decl):
+    """For cron and Airflow sensors: exit 0 only when every configured feed is fresh."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from cityhub.core.time import now_cst
+    from cityhub.lake.hubdb import connector_runs, engine
+    from cityhub_sim import traffic
+
+    traffic.write_drop(traffic.generate(traffic.TrafficConfig(intersections_per_county=5)), cfg.drop_root)
+    cli("ingest", "traffic_intersections_drop")
+    runner = CliRunner()
+    out = runner.invoke(app, ["connectors", "status", "--check"], env={"COLUMNS": "250"})
+    assert out.exit_code == 1  # the other configured drops have never delivered
+    assert "traffic_intersections_drop" not in out.stderr and "never delivered data" in out.stderr
+    with engine(cfg.hub_db_uri).begin() as con:  # the intersections' last data is now two days old
+        con.execute(update(connector_runs).values(finished_at=now_cst() - timedelta(days=2)))
+    out = runner.invoke(app, ["connectors", "status", "--check"], env={"COLUMNS": "250"})
+    assert out.exit_code == 1 and "traffic_intersections_drop: stale: last data" in out.stderr

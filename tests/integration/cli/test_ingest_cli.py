@@ -52,3 +52,29 @@ def test_a_connector_failing_at_run_time_is_listed_while_the_next_one_lands(hub_
     assert failed and "failed" in failed[0] and "401" in r.output
     landed = [line for line in r.output.splitlines() if "camera_status_drop" in line]
     assert landed and landed[0].split("│")[4].strip() == "1", r.output  # its one row landed
+
+
+def test_what_ingest_writes_is_readable_by_the_hub_user_alone(cfg, hub_home):
+    """Lake files, the hub DB and archived deliveries hold personal data: 0600 files,
+    0700 folders (the `cityhub` script as an operator runs it, in a process of its own)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    from cityhub_sim import social_security
+
+    sw = social_security.generate(social_security.SocialSecurityConfig(days=1, records_per_day=50))
+    social_security.write_drop(sw, cfg.drop_root)
+    done = subprocess.run([sys.executable, "-m", "cityhub.cli.main", "ingest", "social_security_records_drop"],
+                          env={**os.environ, "CITYHUB_HOME": str(hub_home)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    made = list(hub_home.rglob("*"))  # the drop folders are the simulator's (this process): not judged
+    parquet = [p for p in made if p.suffix == ".parquet"]
+    archived = [p for p in made if "archive" in p.parts and p.is_file()]
+    assert parquet and archived and (hub_home / "hub.db").exists()
+    for p in [*parquet, hub_home / "hub.db", *archived]:
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, (p, oct(p.stat().st_mode))
+    for d in (q for q in made if q.is_dir() and ("lake" in q.parts or "archive" in q.parts)):
+        assert stat.S_IMODE(d.stat().st_mode) & 0o077 == 0, (d, oct(d.stat().st_mode))

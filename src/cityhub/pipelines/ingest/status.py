@@ -50,3 +50,23 @@ def status(lake: Lake) -> list[dict]:
                     "landed": 0, "quarantined": 0, "lag": None, "last_data": None, "fresh": None,
                     "freshness_hours": None, "drift": None})
     return out
+
+
+def unhealthy(rows: list[dict]) -> dict[str, str]:
+    """Connectors an operator must look at, with why: a broken declaration, a last run
+    that failed, or a configured feed whose data is older than its declared freshness
+    (or that has never delivered). Connectors not configured here are not judged."""
+    out = {}
+    for r in rows:
+        if r["configured"] != "yes":
+            if str(r["configured"]).startswith("no: declaration broken"):
+                out[r["connector"]] = r["result"]
+            continue
+        if str(r["result"]).startswith("failed"):
+            out[r["connector"]] = f"last run {r['result']}"
+        elif r["fresh"] is False:
+            out[r["connector"]] = (f"stale: last data {str(r['last_data'])[:19]}, "
+                                   f"older than {r['freshness_hours']:g} h")
+        elif r["fresh"] is None:
+            out[r["connector"]] = "never delivered data"
+    return out
