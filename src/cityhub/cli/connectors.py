@@ -10,6 +10,7 @@ from rich.table import Table
 from cityhub.cli.context import console, fail, obtain
 from cityhub.cli.render import drift_note
 from cityhub.core.errors import CityHubError
+from cityhub.pipelines.ingest.alerts import alert
 from cityhub.pipelines.ingest.runner import dry_run
 from cityhub.pipelines.ingest.status import status, unhealthy
 
@@ -43,6 +44,8 @@ def connectors_status(ctx: typer.Context, as_json: bool = typer.Option(False, "-
         bad = unhealthy(rows)
         for name, why in bad.items():
             typer.echo(f"{name}: {why}", err=True)
+            if why.startswith("stale"):  # a failed run alerted when it failed
+                alert(obtain(ctx).cfg, "stale", name, why)
         if bad:
             raise typer.Exit(1)
 

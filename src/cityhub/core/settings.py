@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     pages (``cityhub.read.sorted_runs``); 0 reads every page with DuckDB."""
     page_cache_max_files: int = Field(64, gt=0)
     """Snapshots with more data files than this read pages with DuckDB."""
+    alert_webhook_url: str = ""
+    """Chat-robot webhook (DingTalk / WeCom style JSON POST) told when a connector fails or
+    ``connectors status --check`` finds a feed stale; empty: no alerts."""
     quarantine_retention_days: int = Field(180, ge=1)
     """Quarantined items older than this are removed by ``cityhub quarantine expire``."""
     api_threads: int = Field(4, gt=0)

@@ -19,7 +19,7 @@ from cityhub.core.payloads import Payload
 from cityhub.core.time import now_cst
 from cityhub.declarations.connectors import ConnectorSpec
 from cityhub.lake import Lake
-from cityhub.pipelines.ingest import leases, lookups, runs
+from cityhub.pipelines.ingest import alerts, leases, lookups, runs
 from cityhub.pipelines.landing import Assessment, LandReport, assess, land
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ def _run(spec: ConnectorSpec, lake: Lake, report: RunReport, as_of: date | None,
                     unit.done()
     except Exception as e:
         _finish(lake, run_id, report, "failed", f"{type(e).__name__}: {e}")
+        alerts.alert(lake.cfg, "failed", spec.name, f"{type(e).__name__}: {e}")
         raise
     _finish(lake, run_id, report, "ok", None)
     for name, landed in report.also.items():
