@@ -24,16 +24,12 @@ from cityhub.core.time import now_cst
 from cityhub.declarations.contracts import Contract
 from cityhub.lake import Lake
 from cityhub.pipelines.landing.commit import land
-from cityhub.read.masking import mask_text
+from cityhub.read.masking import mask_personal_text, mask_text
 
 DATASET = "quarantine"
 ITEM_ID = ("substr(md5(concat_ws('|', batch_id, source, coalesce(record_key, ''), reason)), 1, 16)")
 """An item's id: stable, and unique however many items share the contract's key."""
 COLUMNS = ("quarantined_at", "connector", "dataset", "batch_id", "source", "record_key", "region", "reason", "raw")
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[0-9Xx])(?![0-9A-Za-z])")
-"""A citizen ID number's shape, valid or not: an item refused for a bad check character
-still holds a person's number."""
 
 
 @dataclass(frozen=True)
@@ -95,15 +91,25 @@ def items(lake: Lake, *, connector: str | None = None, dataset: str | None = Non
     return [Item(**r) for r in rows[:limit]]
 
 
-def item(lake: Lake, item_id: str) -> Item:
-    if not re.fullmatch(r"[0-9a-f]{16}", item_id or ""):
-        raise InvalidRequest(f"{item_id!r} is no quarantine item id (16 hexadecimal characters)")
+def item(lake: Lake, item_id: str, datasets: list[str] | None = None) -> Item:
+    """One item; ``datasets`` restricts to those (another department's item is not found)."""
+    return _by_ids(lake, [item_id], datasets)[0]
+
+
+def _by_ids(lake: Lake, item_ids: list[str], datasets: list[str] | None) -> list[Item]:
+    """The items named, in the order named (one query); NotFound naming the first missing."""
+    for i in item_ids:
+        if not re.fullmatch(r"[0-9a-f]{16}", i or ""):
+            raise InvalidRequest(f"{i!r} is no quarantine item id (16 hexadecimal characters)")
+    found = {}
     if lake.snapshot_id(DATASET) is not None:
-        rows = lake.query(f"SELECT {ITEM_ID} AS id, {', '.join(COLUMNS)} FROM {DATASET} WHERE {ITEM_ID} = ?",
-                          [DATASET], [item_id]).to_pylist()
-        if rows:
-            return Item(**rows[0])
-    raise NotFound(f"no quarantine item {item_id}")
+        rows = lake.query(f"SELECT * FROM (SELECT {ITEM_ID} AS id, {', '.join(COLUMNS)} FROM {DATASET}) "
+                          "WHERE list_contains(?, id)", [DATASET], [list(item_ids)]).to_pylist()
+        found = {r["id"]: Item(**r) for r in rows if datasets is None or r["dataset"] in datasets}
+    missing = [i for i in item_ids if i not in found]
+    if missing:
+        raise NotFound(f"no quarantine item {missing[0]}")
+    return [found[i] for i in item_ids]
 
 
 def masked(it: Item, contract: Contract | None) -> Item:
@@ -120,26 +126,23 @@ def masked(it: Item, contract: Contract | None) -> Item:
     if isinstance(doc, dict):
         raw = json.dumps({k: _masked_value(v, personal.get(k)) for k, v in doc.items()}, ensure_ascii=False)
     else:
-        raw = _masked_text(it.raw)
+        raw = mask_personal_text(it.raw)
     return Item(**{**it.__dict__, "raw": raw})
 
 
 def _masked_value(v, mask: str | None):
     if mask is not None and v is not None:
         return mask_text(mask, str(v))
-    return _masked_text(v) if isinstance(v, str) else v
+    return mask_personal_text(v) if isinstance(v, str) else v
 
 
-def _masked_text(text: str) -> str:
-    text = _ID_LIKE.sub(lambda m: mask_text("id_number", m[1]), text)
-    return _PHONE.sub(lambda m: mask_text("phone", m[1]), text)
-
-
-def release(lake: Lake, item_ids: list[str], *, raw: str | None = None, as_of: date | None = None) -> Released:
+def release(lake: Lake, item_ids: list[str], *, raw: str | None = None, as_of: date | None = None,
+            datasets: list[str] | None = None) -> Released:
     """Send items back through their connector's landing: each lands, or is quarantined
     again with its new reason, and leaves the quarantine under its old one. ``raw``
     replaces the item's raw text (one item: the fixed version); ``as_of`` is the as-of
-    day of snapshot datasets (default: the day it was quarantined).
+    day of snapshot datasets (default: the day it was quarantined); ``datasets`` restricts
+    to those (another department's item is not found).
 
     Items that share the quarantine's key (pages of one batch refused for one reason)
     are released together or not at all: the key is what a removal names."""
@@ -147,7 +150,7 @@ def release(lake: Lake, item_ids: list[str], *, raw: str | None = None, as_of: d
         raise InvalidRequest("name at least one item to release")
     if raw is not None and len(item_ids) != 1:
         raise InvalidRequest("a fixed raw text replaces one item's: release one item with it")
-    chosen = [item(lake, i) for i in dict.fromkeys(item_ids)]
+    chosen = _by_ids(lake, list(dict.fromkeys(item_ids)), datasets)
     _check_whole_keys(lake, chosen)
     out = Released()
     for it in chosen:
@@ -175,10 +178,11 @@ def release(lake: Lake, item_ids: list[str], *, raw: str | None = None, as_of: d
 
 def _check_whole_keys(lake: Lake, chosen: list[Item]) -> None:
     ids = {i.id for i in chosen}
+    rows = lake.query(f"SELECT {ITEM_ID} AS id, batch_id, record_key, reason FROM {DATASET} "
+                      "WHERE list_contains(?, batch_id)", [DATASET], [sorted({i.batch_id for i in chosen})]).to_pylist()
     for it in chosen:
-        siblings = [s.id for s in items(lake, connector=it.connector, limit=1_000_000)
-                    if (s.batch_id, s.record_key, s.reason) == (it.batch_id, it.record_key, it.reason)]
-        missing = [s for s in siblings if s not in ids]
+        missing = [r["id"] for r in rows if r["id"] not in ids
+                   and (r["batch_id"], r["record_key"], r["reason"]) == (it.batch_id, it.record_key, it.reason)]
         if missing:
             raise InvalidRequest(f"item {it.id} shares batch, record key and reason with {', '.join(missing)}: "
                                  "release them together")

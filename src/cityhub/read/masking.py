@@ -54,12 +54,24 @@ _CITIZEN_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")
 MAX_LOGGED_PARAMS, MAX_LOGGED_VALUE = 50, 200
 
 
-def mask_ids(text: str) -> str:
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def mask_ids(text: str, valid_only: bool = True) -> str:
     """Every citizen ID number (GB 11643, check character and birth date valid) inside
-    ``text`` masked as an ``id_number`` field is: whatever field it was typed into."""
+    ``text`` masked as an ``id_number`` field is: whatever field it was typed into.
+    ``valid_only=False``: every number of an ID's shape (text a department sent may hold
+    a person's number with a wrong check character)."""
     if len(text) < 18:
         return text
-    return _CITIZEN_ID.sub(lambda m: mask_text("id_number", m[0]) if valid_citizen_id(m[0]) else m[0], text)
+    return _CITIZEN_ID.sub(lambda m: mask_text("id_number", m[0]) if not valid_only or valid_citizen_id(m[0])
+                           else m[0], text)
+
+
+def mask_personal_text(text: str) -> str:
+    """Free text that names no fields (a raw item as received): every number of a citizen
+    ID's shape and every mobile number masked as those fields are."""
+    return _MOBILE.sub(lambda m: mask_text("phone", m[0]), mask_ids(text, valid_only=False))
 
 
 def logged_value(c: Contract | None, name: str, raw: str) -> str:
