@@ -29,6 +29,15 @@ measures, with rate limits lifted and long-lived tokens:
 
 ``--breakdown`` also times the parts of one county page in this process
 (token check, grants, snapshot/files, DuckDB query, JSON, audit insert).
+
+``--metrics-overhead ROUNDS`` instead measures what ``/metrics`` costs (target: <= 5% more
+server CPU per request): the county-pages load of 1. for ``--duration`` seconds against
+a server with metrics on (``CITYHUB_METRICS=true``, the workers' multiprocess files in
+``<home>/metrics``, as ``cityhub serve`` runs it, and a Prometheus-like scrape of
+``/metrics`` every 15 s during the load, after a few to warm every worker up, as a running
+Prometheus would have) and one with them off (``CITYHUB_METRICS=false``),
+ROUNDS times each, alternating which goes first; prints the server's CPU per request of
+each round, the medians, and the overhead.
 """
 from __future__ import annotations
 
@@ -488,6 +497,148 @@ def breakdown(lake, token: str, n: int = 50) -> None:
 
 # -- main ------------------------------------------------------------------------------------
 
+# -- metrics overhead ------------------------------------------------------------------
+
+def _serve(port: int, workers: int, app: str, env: dict, log, metrics_dir: Path | None) -> subprocess.Popen:
+    """The API as ``cityhub serve`` serves it, metrics on (``metrics_dir``) or off."""
+    where = f"Path({str(metrics_dir)!r})" if metrics_dir else "None"
+    code = ("from pathlib import Path; from cityhub.api.serve import serve; "
+            f"serve('127.0.0.1', {port}, {workers}, app={app!r}, log_level='warning', metrics_dir={where})")
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO, env={**os.environ, **env, "CITYHUB_METRICS": "true" if metrics_dir else "false"},
+        stdout=log, stderr=log)
+
+
+def _scraper(base: str, stop, every_s: float, out: list) -> None:
+    """Scrape /metrics every ``every_s`` (the first at once), as Prometheus would."""
+    import httpx
+
+    while True:
+        t = time.perf_counter()
+        r = httpx.get(f"{base}/metrics", timeout=30)
+        out.append((r.status_code, len(r.content), time.perf_counter() - t))
+        if stop.wait(every_s):
+            return
+
+
+def _one_round(port: int, server_pid: int, token: str, args, mix: dict, scrape: bool) -> dict:
+    """The county-pages load once: requests answered and the server's CPU seconds."""
+    import threading
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_load_process, args=(q, "127.0.0.1", port, token, args.connections,
+                                                    args.warmup, args.duration, mix, 1))
+    proc.start()
+    assert q.get() == "start"
+    scrapes: list = []
+    stop = threading.Event()
+    scraper = threading.Thread(target=_scraper, args=(f"http://127.0.0.1:{port}", stop, 15.0, scrapes))
+    s0, t0 = sum(_proc_cpu(server_pid).values()), time.perf_counter()
+    if scrape:
+        scraper.start()
+    res = q.get()
+    s1, t1 = sum(_proc_cpu(server_pid).values()), time.perf_counter()
+    stop.set()
+    if scrape:
+        scraper.join()
+    proc.join()
+    n = sum(len(v) for v in res["lat"].values())
+    every = [x for v in res["lat"].values() for x in v]
+    return {"n": n, "cpu": s1 - s0, "wall": t1 - t0, "p99": pct(every, 99), "errors": res["errors"],
+            "scrapes": scrapes}
+
+
+def run_metrics_overhead(home: Path, env: dict, token: str, args) -> None:
+    mix = {"plain": 0.4, "follow": 0.2, "status": 0.2, "time": 0.2}
+    if args.mix:
+        mix = {k: float(v) for k, v in (part.split("=") for part in args.mix.split(","))}
+    per_request: dict[str, list[float]] = {"on": [], "off": []}
+    print(f"metrics overhead: {args.metrics_overhead} rounds of {args.duration:.0f} s each with metrics on and off "
+          f"({args.connections} connections, {args.workers} workers, a scrape of /metrics every 15 s when on)")
+    with open(home / "api-bench.log", "ab") as log:
+        for i in range(args.metrics_overhead):
+            for mode in (("on", "off") if i % 2 == 0 else ("off", "on")):
+                _measure_one(i, mode, home, env, token, args, mix, log, per_request)
+    _report_overhead(per_request, args.metrics_overhead, home)
+
+
+def _measure_one(i: int, mode: str, home: Path, env: dict, token: str, args, mix: dict, log,
+                 per_request: dict[str, list[float]]) -> None:
+    """One round with metrics ``mode`` (on / off) on a server of its own."""
+    from cityhub.api.serve import wait_ready
+
+    port = free_port()
+    server = _serve(port, args.workers, args.app, env, log, home / "metrics" if mode == "on" else None)
+    try:
+        wait_port(port, server)
+        wait_ready(f"http://127.0.0.1:{port}")
+        if mode == "on":  # Prometheus scrapes from the start: each worker's first read of the hub is behind it
+            import httpx
+
+            for _ in range(4 * args.workers):
+                httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=60)
+        r = _one_round(port, server.pid, token, args, mix, scrape=mode == "on")
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    us = r["cpu"] / r["n"] * 1e6
+    per_request[mode].append(us)
+    scraped = "; ".join(f"/metrics {code} {size:,} B in {t * 1000:.0f} ms" for code, size, t in r["scrapes"])
+    print(f"  round {i + 1} metrics {mode:3s}: {r['n']:7,d} requests, {r['n'] / r['wall']:6,.0f}/s, "
+          f"server CPU {r['cpu']:.2f} s = {us:6.0f} us/request, p99 {r['p99'] * 1000:.0f} ms"
+          + (f", errors {r['errors']}" if r["errors"] else "") + (f" ({scraped})" if scraped else ""), flush=True)
+
+
+def _report_overhead(per_request: dict[str, list[float]], rounds: int, home: Path) -> None:
+    import statistics
+
+    on, off = statistics.median(per_request["on"]), statistics.median(per_request["off"])
+    overhead = (on - off) / off * 100
+    print(f"  server CPU per request, median of {rounds} rounds: metrics on {on:.0f} us, "
+          f"off {off:.0f} us: overhead {overhead:+.1f}% (target <= 5%: {'met' if overhead <= 5 else 'MISSED'})")
+    mw = _middleware_cost(home / "metrics-micro")
+    print(f"  the middleware alone (in this process, multiprocess files, 200,000 requests to a bare ASGI app): "
+          f"{mw:.1f} us of CPU per request = {mw / off * 100:.2f}% of a page's {off:.0f} us")
+
+
+def _middleware_cost(where: Path, n: int = 200_000) -> float:
+    """CPU microseconds the metrics middleware adds to one request, apart from the machine's load."""
+    import asyncio
+
+    from cityhub.api import metrics
+
+    metrics.prepare_dir(where)
+    metrics.use_multiprocess(where)
+    counted = metrics.MetricsMiddleware(None, metrics.HttpMetrics())
+    route = type("Route", (), {"path_format": "/v1/datasets/camera_status/records"})()
+
+    async def app(scope, receive, send):
+        scope["route"] = route
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(_message):
+        pass
+
+    counted.app = app
+
+    async def run(handler) -> float:
+        scope = {"type": "http", "method": "GET"}
+        t = time.process_time()
+        for _ in range(n):
+            await handler(scope, None, send)
+        return time.process_time() - t
+
+    bare, with_metrics = asyncio.run(run(app)), asyncio.run(run(counted))
+    shutil.rmtree(where, ignore_errors=True)
+    return (with_metrics - bare) / n * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -503,6 +654,8 @@ def main() -> None:
     ap.add_argument("--page-seconds", type=float, default=60.0)
     ap.add_argument("--skip", action="append", default=[], choices=["load", "export", "paging"])
     ap.add_argument("--breakdown", action="store_true", help="also time the parts of one page in process")
+    ap.add_argument("--metrics-overhead", type=int, metavar="ROUNDS", default=0,
+                    help="instead: server CPU per request with /metrics on and off, ROUNDS rounds each")
     ap.add_argument("--app", default="cityhub.api.main:create_app",
                     help="ASGI app factory to serve, module:callable, called with no arguments in each worker "
                          "(e.g. a patched one to compare)")
@@ -548,6 +701,10 @@ def main() -> None:
         tag = uuid.uuid4().hex[:6]
         county, _ = clients.create(cfg, lake.decl, f"bench-county-{tag}", "county", region=COUNTY)
         token = clients.issue_token(cfg, county)
+
+        if args.metrics_overhead:
+            run_metrics_overhead(home, env, token, args)
+            return
 
         port = free_port()
         log = open(home / "api-bench.log", "ab")

@@ -30,7 +30,7 @@ def migrated(tmp_path_factory) -> Path:
 
 
 def expected_dag_ids(decl) -> set[str]:
-    return {f"connector_{n}" for n in decl.connectors} | {"indicators"}
+    return {f"connector_{n}" for n in decl.connectors} | {"indicators", "lake_maintenance"}
 
 
 def test_the_dag_processor_bags_every_dag_without_import_errors(migrated, decl, tmp_path):

@@ -119,7 +119,7 @@ def _queued_by_assets(dag_id: str) -> int:
 
 def test_one_dag_per_declared_connector_and_no_import_errors(dagbag, decl):
     assert dagbag.import_errors == {}
-    assert {f"connector_{n}" for n in decl.connectors} | {"indicators"} <= set(dagbag.dag_ids)
+    assert {f"connector_{n}" for n in decl.connectors} | {"indicators", "lake_maintenance"} <= set(dagbag.dag_ids)
 
 
 def test_connector_dags_follow_their_declarations(dagbag, decl):
@@ -219,3 +219,20 @@ def test_a_run_with_nothing_new_emits_no_event(dagbag, cityhub_home):
     assert again.state == DagRunState.SUCCESS
     assert _ti_states(again) == {"ingest": TaskInstanceState.SKIPPED}
     assert _asset_events("camera_registry") == before
+
+
+def test_the_maintenance_dag_runs_daily_and_maintains_the_lake(dagbag, cityhub_home):
+    """``lake_maintenance``: daily at 03:30 CST, one task calling the library's
+    ``maintain`` on the hub its environment names; run by Airflow, it reports what it did."""
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    dag = dagbag.dags["lake_maintenance"]
+    assert dag.task_ids == ["maintain"] and dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.expression == "30 3 * * *"
+    dr = dag.test()
+    assert dr.state == DagRunState.SUCCESS and _ti_states(dr) == {"maintain": TaskInstanceState.SUCCESS}
+    summary = _xcom(dr, "maintain")
+    assert summary["dry_run"] is False
+    assert "camera_status" in {t["table"] for t in summary["tables"]}  # the hub the connector DAGs fed
+    # everything is younger than the default retention: no snapshot expired
+    assert summary["expired"] == 0

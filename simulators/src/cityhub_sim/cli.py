@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from cityhub.access import clients
 from cityhub.api.serve import serve as serve_api
 from cityhub.cli.context import console, fail, obtain
 from cityhub.cli.render import indicator_table, progress, run_table, scopes
@@ -97,6 +98,10 @@ def run(ctx: typer.Context, seed: int = 1, day: Optional[str] = typer.Option(Non
     console().print(f"  curl -s -H 'Authorization: Bearer {result.tokens['demo-scoring']}' "
                   f"'{base}/v1/indicators?region={cfg.city}&code=5'\n", soft_wrap=True)
     if serve:
+        # the cockpit, signed in as the demo scoring client (a fresh secret each run: secrets are stored hashed)
+        secret = clients.rotate_secret(cfg, "demo-scoring")
+        console().print(f"驾驶舱 cockpit: {base}/  (登录 sign in: client id {clients.by_name(cfg, 'demo-scoring').client_id}, "
+                        f"secret {secret})   API 文档: {base}/docs\n", soft_wrap=True, highlight=False)
         # keeps today's "now" values within seconds of new data (Airflow does this in production)
         threading.Thread(target=watch, args=(lake,), daemon=True, name="now-watch").start()
         serve_api(cfg.api_host, cfg.api_port, workers=workers)

@@ -150,3 +150,18 @@ def quarantine_unmasked(cat: Catalogue, p: Principal, dataset: str) -> bool:
     included: only the department that owns the dataset (it sent the data)."""
     c = cat.category_of(dataset)
     return p.role == "department" and c is not None and c.owner == p.department
+
+
+# -- the feeds' operation (the engineers' console) -----------------------------------------
+
+
+def operations_datasets(cat: Catalogue, p: Principal) -> list[str] | None:
+    """The datasets whose feeds ``p`` may watch (connector runs, freshness, lag, drift,
+    failures): every one for an admin, who operates the hub (None); a department its own
+    categories' datasets, whose feeds it sends; ``Forbidden`` for the others."""
+    if p.role == "admin":
+        return None
+    if p.role == "department":
+        return sorted(d for c in cat.categories.values() if c.owner == p.department for d in c.datasets)
+    raise Forbidden(f"client {p.name!r} has role {p.role}: the connectors' status is for admins and the "
+                    "departments that send the data")

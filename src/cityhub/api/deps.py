@@ -14,12 +14,12 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import HTTPAuthorizationCredentials, OAuth2
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from cityhub.access import audit, catalogue
+from cityhub.access import audit, catalogue, session
 from cityhub.access.catalogue import Catalogue
 from cityhub.access.clients import Principal, authenticate
 from cityhub.api import spec
 from cityhub.api.problems import Problem
-from cityhub.core.errors import Unauthorized
+from cityhub.core.errors import Forbidden, Unauthorized
 from cityhub.core.settings import Settings
 from cityhub.declarations import Declarations
 from cityhub.declarations.regions import City
@@ -71,12 +71,25 @@ class ClientCredentials(OAuth2):
         super().__init__(flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=spec.TOKEN_URL)),
                          scheme_name=spec.OPTIONAL_SCHEME if optional else spec.SCHEME,
                          description=spec.SCHEME_TEXT, auto_error=False)
+        self.optional = optional
 
     async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:
-        scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
+        """The bearer token of the ``Authorization`` header, else the browser's session
+        cookie (``cityhub.access.session``), which must come with the session's
+        ``X-CSRF-Token`` when the request changes something (403 otherwise)."""
+        tok, by_cookie = session.presented(request.headers.get("authorization"), request.cookies)
+        if tok is None:
             return None
-        return HTTPAuthorizationCredentials(scheme=scheme, credentials=credentials.strip())
+        if by_cookie:
+            try:
+                session.check_csrf(request.app.state.hub.cfg, request.method, tok,
+                                   request.headers.get(session.CSRF_HEADER))
+            except Forbidden as e:
+                if self.optional:  # open data: answered as to anyone, the cookie's authority unused
+                    return None
+                raise Problem(403, e.detail) from None
+            return HTTPAuthorizationCredentials(scheme="Cookie", credentials=tok)
+        return HTTPAuthorizationCredentials(scheme="Bearer", credentials=tok)
 
 
 _bearer = ClientCredentials()

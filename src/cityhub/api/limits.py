@@ -6,9 +6,9 @@ Keyed by the token's client (its signature is checked here; the client row is
 checked by the route), or by the caller's address for open data without a token.
 ``POST /v1/token`` also counts failed requests per client id (``token_allowed``).
 Storage is per process by default (``memory://``: each API worker counts on its
-own); point ``CITYHUB_RATE_LIMIT_STORAGE`` at Redis (``redis://...``, served by the
-library's async Redis client, ``coredis``) to share the count between workers and
-hosts. The check is async: it runs on the event loop without a thread hop.
+own); point ``CITYHUB_RATE_LIMIT_STORAGE`` at Redis or Valkey (``redis://...`` or
+``valkey://...``, both served by the ``valkey`` client of the ``redis`` extra) to share the
+count between workers and hosts. The check is async: it runs on the event loop without a thread hop.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
+from cityhub.access import session
 from cityhub.access.clients import verified_claims
 from cityhub.api.problems import Problem
 from cityhub.core.errors import Unauthorized
@@ -29,15 +30,19 @@ def limiter(storage: str) -> SlidingWindowCounterRateLimiter:
     """A limiter over the configured storage, in its async variant (``memory://`` becomes
     ``async+memory://``): the check runs on the event loop, not in a thread. One per app,
     made by the app factory, so that two apps in one process do not share counts."""
-    return SlidingWindowCounterRateLimiter(storage_from_string(storage if storage.startswith("async+") else f"async+{storage}"))
+    uri = storage if storage.startswith("async+") else f"async+{storage}"
+    options = {}
+    if uri.split("://", 1)[0] in ("async+redis", "async+rediss", "async+redis+sentinel", "async+redis+cluster"):
+        options["implementation"] = "valkey"  # the valkey client speaks to Redis too; coredis would not install beside Airflow
+    return SlidingWindowCounterRateLimiter(storage_from_string(uri, **options))
 
 
 def _client_key(cfg: Settings, request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if not auth.lower().startswith("bearer "):
+    tok, _ = session.presented(request.headers.get("authorization"), request.cookies)  # a browser's cookie too
+    if tok is None:
         return None
     try:
-        return f"client:{verified_claims(cfg, auth[7:].strip())['sub']}"
+        return f"client:{verified_claims(cfg, tok)['sub']}"
     except Unauthorized:
         return None  # the route refuses it
 

@@ -18,11 +18,15 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import uvicorn
 
+from cityhub.api import metrics
+from cityhub.core import logs
 from cityhub.core.files import private_files
+from cityhub.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +63,19 @@ APP = "cityhub.api.main:create_app"
 """The app factory each worker calls: it builds its settings from the environment."""
 
 
-def _server(app: str, log_level: str, **kw) -> uvicorn.Server:
+def _server(app: str, log_level: str, metrics_dir: Path | None = None, **kw) -> uvicorn.Server:
     """A uvicorn server with its app built, and the objects of start-up frozen out of the
     garbage collector's full passes (a page allocates thousands of small objects: the
-    collector runs less often too)."""
+    collector runs less often too). ``metrics_dir``: the workers' shared metric files.
+    The log as the settings say (``core.logs``); in JSON, uvicorn's access log too."""
     private_files()
+    if metrics_dir is not None:
+        metrics.use_multiprocess(metrics_dir)
+    cfg = Settings()  # this process's log settings; the app factory builds its own from the same environment
+    if cfg.log_format == "json":
+        kw.setdefault("log_config", None)  # uvicorn's records go through the hub's handler
     config = uvicorn.Config(app, factory=True, log_level=log_level, **_UVICORN, **kw)
+    logs.configure(cfg, uvicorn=cfg.log_format == "json")
     config.load()
     gc.collect()
     gc.freeze()
@@ -72,14 +83,19 @@ def _server(app: str, log_level: str, **kw) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def _worker(app: str, sock: socket.socket, log_level: str) -> None:
-    _server(app, log_level).run(sockets=[sock])
+def _worker(app: str, sock: socket.socket, log_level: str, metrics_dir: Path | None = None) -> None:
+    _server(app, log_level, metrics_dir).run(sockets=[sock])
 
 
-def serve(host: str, port: int, workers: int = 2, app: str = APP, log_level: str = "info") -> None:
-    """Serve until SIGTERM or SIGINT; ``workers`` processes (1: in this process)."""
+def serve(host: str, port: int, workers: int = 2, app: str = APP, log_level: str = "info",
+          metrics_dir: Path | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; ``workers`` processes (1: in this process).
+    ``metrics_dir`` (the hub's ``<home>/metrics``; None: metrics off or per process):
+    emptied now, then every worker counts its requests there (``api.metrics``)."""
+    if metrics_dir is not None:
+        metrics.prepare_dir(metrics_dir)
     if workers <= 1:
-        _server(app, log_level, host=host, port=port).run()
+        _server(app, log_level, metrics_dir, host=host, port=port).run()
         return
     if not hasattr(socket, "SO_REUSEPORT"):  # not Linux or BSD: uvicorn's own shared socket
         uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level=log_level, **_UVICORN)
@@ -107,6 +123,8 @@ def serve(host: str, port: int, workers: int = 2, app: str = APP, log_level: str
                     backoff[i] = min(30.0, max(1.0, backoff[i] * 2)) if now - started[i] < 10 else 0.0
                     log.warning("worker %d (pid %s) exited with %s: starting it again in %.0f s",
                                 i, p.pid, p.exitcode, backoff[i])
+                    if metrics_dir is not None:
+                        metrics.mark_dead(metrics_dir, p.pid)
                     procs[i] = None
                     started[i] = now + backoff[i]
                     if backoff[i]:  # while it waits, its socket takes no connections: the others get them
@@ -115,7 +133,7 @@ def serve(host: str, port: int, workers: int = 2, app: str = APP, log_level: str
                 if now >= started[i]:
                     if sockets[i] is None:
                         sockets[i] = _bind(host, port)
-                    procs[i] = ctx.Process(target=_worker, args=(app, sockets[i], log_level),
+                    procs[i] = ctx.Process(target=_worker, args=(app, sockets[i], log_level, metrics_dir),
                                            name=f"cityhub-api-{i}")
                     procs[i].start()
                     started[i] = now

@@ -51,11 +51,12 @@ def connectors_status(ctx: typer.Context, as_json: bool = typer.Option(False, "-
 
 
 def _status_table(rows: list[dict]) -> None:
-    table = Table("connector", "last run", "result", "landed", "quarantined", "lag", "last data", "fresh", "drift")
+    table = Table("connector", "last run", "result", "landed", "quarantined", "corrected", "lag", "last data", "fresh",
+                  "drift")
     for r in rows:
         fresh = {True: "[green]fresh[/green]", False: "[red]stale[/red]", None: "-"}[r["fresh"]]
         table.add_row(r["connector"], str(r["last_run"] or "never")[:19], r["result"][:60], str(r["landed"]),
-                      str(r["quarantined"]), str(r["lag"] if r["lag"] is not None else "-"),
+                      str(r["quarantined"]), str(r["corrected"]), str(r["lag"] if r["lag"] is not None else "-"),
                       str(r["last_data"] or "-")[:19], fresh, drift_note(r["drift"]))
     console().print(table)
 
@@ -71,7 +72,7 @@ def connectors_test(ctx: typer.Context, name: str,
     rows = assessment.rows
     console().print(f"[bold]{name}[/bold] on {sample}: {rows.num_rows} row(s) would land, "
                   f"{len(assessment.quarantine)} would be quarantined, "
-                  f"{assessment.report.already_landed} already landed")
+                  f"{assessment.report.already_landed} already landed, {assessment.report.corrected} corrected")
     if drift:
         console().print(f"schema drift: {json.dumps(drift.as_dict(), ensure_ascii=False)}")
     if rows.num_rows:

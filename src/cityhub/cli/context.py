@@ -45,6 +45,8 @@ def obtain(ctx: typer.Context) -> Context:
         try:
             root.obj = Context(Settings())
         except ValidationError as e:
-            fail("settings: " + "; ".join(f"CITYHUB_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
-                                          for err in e.errors()))
+            fail("settings: " + "; ".join(
+                (f"CITYHUB_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" if err["loc"]
+                 else err["msg"].removeprefix("Value error, "))  # a rule over several settings names them
+                for err in e.errors()))
     return root.obj

@@ -15,8 +15,10 @@ from typer.core import TyperGroup
 
 from cityhub.api.serve import serve as serve_api
 from cityhub.cli import catalog, clients, connectors, indicators, quarantine, reports
+from cityhub.cli import lake as lake_cli
 from cityhub.cli.context import console, fail, obtain
 from cityhub.cli.render import progress, run_table
+from cityhub.core import logs
 from cityhub.core.errors import CityHubError
 from cityhub.core.files import private_files
 from cityhub.pipelines.checks import by_file, check
@@ -28,6 +30,7 @@ class _Hub(TyperGroup):
 
     def invoke(self, ctx):
         private_files()
+        logs.configure(obtain(ctx).cfg)  # CITYHUB_LOG_FORMAT / _LEVEL, once per invocation (bad settings: exit 2)
         try:
             return super().invoke(ctx)
         except CityHubError as e:
@@ -41,6 +44,7 @@ app.add_typer(clients.app, name="clients")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(reports.app, name="reports")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(lake_cli.app, name="lake")
 
 
 @app.command("check")
@@ -88,7 +92,10 @@ def serve(ctx: typer.Context, host: Optional[str] = None, port: Optional[int] = 
           workers: int = typer.Option(2, help="uvicorn worker processes")):
     """Serve the API (uvicorn with uvloop and httptools; a listening socket per worker)."""
     cfg = obtain(ctx).cfg
-    serve_api(host or cfg.api_host, port or cfg.api_port, workers=workers)
+    base = f"http://{host or cfg.api_host}:{port or cfg.api_port}"
+    console().print(f"驾驶舱 cockpit: {base}/   API 文档: {base}/docs", highlight=False)
+    serve_api(host or cfg.api_host, port or cfg.api_port, workers=workers,
+              metrics_dir=cfg.home / "metrics" if cfg.metrics else None)  # the workers' shared metric files
 
 
 def _plugins() -> None:

@@ -24,14 +24,14 @@ def drift_note(drift: dict | None) -> str:
 
 
 def run_table(reports, failed: dict | None = None) -> Table:
-    table = Table("connector", "units", "received", "landed", "quarantined", "already landed", "note")
+    table = Table("connector", "units", "received", "landed", "quarantined", "already landed", "corrected", "note")
     for name, r in reports.items():
         note = r.skipped or "; ".join(filter(None, [drift_note(r.drift.as_dict()) if r.drift else "",
                                                    *(g.reason() for g in r.gaps)]))
         table.add_row(name, str(r.units), str(r.received), str(r.landed), str(r.quarantined),
-                      str(r.already_landed), note)
+                      str(r.already_landed), str(r.corrected), note)
     for name, e in (failed or {}).items():
-        table.add_row(name, "-", "-", "-", "-", "-", f"[red]failed: {e}[/red]")
+        table.add_row(name, "-", "-", "-", "-", "-", "-", f"[red]failed: {e}[/red]")
     return table
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from limits import parse as parse_rate
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     """SQLAlchemy URI of the Iceberg SQL catalogue (default SQLite ``<home>/catalog.db``)."""
     hub_db_uri: str = Field("", validation_alias="CITYHUB_DB_URI")
     """Hub metadata (clients, grants, audit, catalogue, runs); default SQLite ``<home>/hub.db``."""
+    # -- object storage of an ``s3://`` lake (pyiceberg's ``s3.*`` FileIO properties, and the
+    #    file system DuckDB reads the data files through) --
+    s3_endpoint: str = Field("", pattern=r"^(https?://[^\s?#/]+/?)?$")
+    """An S3-compatible store's endpoint (``http://minio:9000``); empty: AWS's own."""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    """Empty (both): the credentials the environment provides (instance role, AWS_* variables)."""
+    s3_region: str = "us-east-1"
+    profile: Literal["development", "production"] = "development"
+    """``production``: start-up refuses what is fine on a laptop but not in service (a token
+    secret generated per hub home, SQLite hub DB or catalogue); see ``production_problems``."""
     drop_root: Path | None = Field(None, validation_alias="CITYHUB_DROP")
     """File-drop folders the departments deliver into (default ``<home>/drop``)."""
     declarations: Path | None = None
@@ -120,8 +131,21 @@ class Settings(BaseSettings):
     alert_webhook_url: str = ""
     """Chat-robot webhook (DingTalk / WeCom style JSON POST) told when a connector fails or
     ``connectors status --check`` finds a feed stale; empty: no alerts."""
+    metrics: bool = True
+    """Serve ``/metrics`` (Prometheus text format) and count requests for it; off: 404."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per log line (time, level, logger, message, run ids)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    """Level of the hub's log (the API's access log is uvicorn's, at INFO)."""
     quarantine_retention_days: int = Field(180, ge=1)
     """Quarantined items older than this are removed by ``cityhub quarantine expire``."""
+    snapshot_retention_days: int = Field(366, ge=0)
+    """Lake snapshots current at any time within this many days are kept by ``cityhub lake
+    maintain`` (default: one assessment cycle, a year); those a stored indicator value names
+    as evidence are kept whatever their age (``cityhub.pipelines.maintenance``)."""
+    orphan_min_age_hours: float = Field(24, ge=0)
+    """Files under a table that no snapshot references are removed once older than this, so
+    a writer's files not yet committed are never taken (``cityhub lake maintain``)."""
     api_threads: int = Field(4, gt=0)
     """Threads per API worker for the sync routes (their page, grant and audit work)."""
     parse_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
@@ -131,13 +155,31 @@ class Settings(BaseSettings):
     open_rate_limit: str = "120/minute"
     """Requests per address to the open-data endpoints without a token."""
     rate_limit_storage: str = "memory://"
-    """``memory://`` (per API worker) or ``redis://host:6379`` (shared)."""
+    """``memory://`` (per API worker) or ``redis://host:6379`` / ``valkey://host:6379``
+    (shared; needs the ``redis`` extra)."""
     token_rate_limit: str = "10/minute"
     """Failed ``POST /v1/token`` requests per client id (wrong secret, unknown or disabled
     client) before that id is answered 429 until the window frees, whatever it sends;
     counted in ``rate_limit_storage``, so shared by every worker when that is Redis."""
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
     """Per connector: ``CITYHUB_<CONNECTOR>_URL`` / ``_TOPIC`` / ``_FOLDER``."""
+    # -- people signing in through the city's OpenID Connect provider (cityhub.access.oidc) --
+    oidc_issuer: str = Field("", pattern=r"^(https?://[^\s?#]+)?$")
+    """The provider's issuer URL (its ``/.well-known/openid-configuration`` is read);
+    empty: no OpenID Connect sign-in, people sign in with a client's credentials."""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_scopes: str = "openid profile"
+    oidc_role_claim: str = "roles"
+    """The ID-token claim (a string or a list) naming the person's role or groups."""
+    oidc_role_map: dict[str, str] = Field(default_factory=dict)
+    """The provider's role or group values -> the hub's roles (county, department,
+    scoring, admin), as JSON; empty: the claim's values are the hub's role names."""
+    oidc_region_claim: str = "region"
+    """The claim with a county user's 6-digit county code."""
+    oidc_department_claim: str = "department"
+    """The claim with a department user's department id (as in the catalogue)."""
+    oidc_name_claim: str = "preferred_username"
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -150,6 +192,13 @@ class Settings(BaseSettings):
     def _rate(cls, v: str) -> str:
         parse_rate(v)  # "600/minute", "10 per second": refused here, not on the first request
         return v
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, v):
+        """``info`` as ``INFO``, ``JSON`` as ``json``."""
+        return v if not isinstance(v, str) else (v.upper() if v.lower() in ("debug", "info", "warning", "error")
+                                                 else v.lower())
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
@@ -170,6 +219,15 @@ class Settings(BaseSettings):
             object.__setattr__(self, k, v)  # frozen: set once, while validating
         return self
 
+    @model_validator(mode="after")
+    def _production(self) -> Settings:
+        """Under ``CITYHUB_PROFILE=production`` every process refuses to start (these
+        settings are built first thing) rather than run on a laptop's defaults."""
+        problems = production_problems(self) if self.profile == "production" else []
+        if problems:
+            raise ValueError("CITYHUB_PROFILE=production, but " + "; ".join(problems))
+        return self
+
     def connector(self, name: str) -> ConnectorSettings:
         """The deployment settings of connector ``name`` (empty when none are set)."""
         return self.connectors.get(name, ConnectorSettings())
@@ -182,3 +240,21 @@ class Settings(BaseSettings):
     @property
     def secret(self) -> str:
         return self.token_secret.get_secret_value()
+
+
+def production_problems(cfg: Settings) -> list[str]:
+    """What a production hub must not run with: a token secret generated per hub home
+    (other hosts' workers and Airflow's tasks would sign with secrets of their own) or a
+    weak one, and SQLite for the hub DB or the Iceberg catalogue (one host's file, and
+    one writer at a time)."""
+    out = []
+    secret = cfg.token_secret.get_secret_value()
+    if not secret:
+        out.append("CITYHUB_TOKEN_SECRET is not set: set it explicitly (32+ random characters from the "
+                   "secret store), the same for every API worker and Airflow task")
+    elif len(secret) < 32 or "CHANGE_ME" in secret:
+        out.append("CITYHUB_TOKEN_SECRET is too weak (fewer than 32 characters, or the example's CHANGE_ME)")
+    for var, uri in (("CITYHUB_DB_URI", cfg.hub_db_uri), ("CITYHUB_CATALOG_URI", cfg.catalog_uri)):
+        if uri.startswith("sqlite"):
+            out.append(f"{var} is SQLite ({uri}): use PostgreSQL (postgresql+psycopg://...)")
+    return out

@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, create_engine,
-                        event)
+                        event, inspect, text)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.schema import CreateColumn
 
 metadata = MetaData()
 
@@ -95,6 +96,7 @@ connector_runs = Table(
     Column("landed", Integer, nullable=False, default=0),
     Column("quarantined", Integer, nullable=False, default=0),
     Column("already_landed", Integer, nullable=False, default=0),
+    Column("corrected", Integer, nullable=False, default=0, server_default="0"),
     Column("snapshot_id", String(24), nullable=True),
     Column("drift", JSON, nullable=True),
     Column("reasons", JSON, nullable=True),
@@ -129,12 +131,35 @@ def engine(uri: str) -> Engine:
     for attempt in range(5):
         try:
             metadata.create_all(eng)  # checkfirst, but two processes can race past the check
+            _add_columns(eng)
             break
-        except OperationalError:
+        except (OperationalError, IntegrityError, ProgrammingError):
+            # the loser of that race: SQLite says "table exists" (OperationalError), PostgreSQL
+            # a duplicate type or relation (IntegrityError / ProgrammingError); the next check sees it
             if attempt == 4:
                 raise
             time.sleep(0.05 * (attempt + 1))
     return eng
+
+
+def _add_columns(eng: Engine) -> None:
+    """Columns declared since a hub DB was created (``create_all`` adds tables, not
+    columns), added when they may be: nullable or with a server default, like
+    ``connector_runs.corrected``. Another process adding one first is fine."""
+    have = inspect(eng)
+    for table in metadata.sorted_tables:
+        if not have.has_table(table.name):
+            continue
+        present = {c["name"] for c in have.get_columns(table.name)}
+        for col in table.columns:
+            if col.name in present or not (col.nullable or col.server_default is not None):
+                continue
+            try:
+                with eng.begin() as con:
+                    con.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {CreateColumn(col).compile(eng)}"))
+            except (OperationalError, ProgrammingError):
+                if col.name not in {c["name"] for c in inspect(eng).get_columns(table.name)}:
+                    raise
 
 
 class _WriteLock:

@@ -11,6 +11,7 @@ lock. See docs/architecture.md for the reasons.
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy.exc
+from fsspec.implementations.arrow import ArrowFSWrapper
+from pyarrow.fs import S3FileSystem
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression, EqualTo, In, IsNull, Or
@@ -74,7 +78,10 @@ class Lake:
         if self.cfg.lake_uri.startswith("file://"):
             Path(_local(self.cfg.lake_uri)).mkdir(parents=True, exist_ok=True)
         self.cfg.home.mkdir(parents=True, exist_ok=True)
-        self.catalog = _catalog(self.cfg.catalog_uri, self.cfg.lake_uri)
+        io = file_io_properties(self.cfg)
+        self.catalog = _catalog(self.cfg.catalog_uri, self.cfg.lake_uri, tuple(sorted(io.items())))
+        if self.cfg.lake_uri.startswith("s3://"):
+            _use_object_store(io)
 
     # -- tables -----------------------------------------------------------------
 
@@ -142,17 +149,20 @@ class Lake:
                            retry_conflicts=retry_conflicts, expect_snapshot=expect_snapshot)
 
     def replace(self, name: str, rows: pa.Table, *, connector: str, batch_id: str, state: dict | None = None,
-                retry_conflicts: bool = True, expect_snapshot=ANY) -> Commit:
+                retry_conflicts: bool = True, expect_snapshot=ANY, keys: pa.Table | None = None) -> Commit:
         """A correction: delete every row whose contract key appears in ``rows`` and append
         ``rows``, with the connector's ``state``, in one atomic commit (the newest version
         of a key wins; the replaced rows stay readable at older snapshots); ``rows`` hold
-        each key once. Conflicts as for :meth:`commit`. ``Commit.removed`` counts the rows
-        replaced."""
+        each key once. ``keys``: only these keys are deleted, when the caller knows which
+        of ``rows`` replace landed rows (a delivery mixing new rows and corrections keeps
+        the delete filter small). Conflicts as for :meth:`commit`. ``Commit.removed``
+        counts the rows replaced."""
         c = self.decl.contract(name)
-        keys = rows.select(list(c.key))
-        if keys.group_by(list(c.key)).aggregate([]).num_rows < keys.num_rows:
+        mine = rows.select(list(c.key))
+        if mine.group_by(list(c.key)).aggregate([]).num_rows < mine.num_rows:
             raise InvalidRequest(f"rows to replace in {name} hold a key ({'+'.join(c.key)}) more than once: "
                                  f"keep the newest version of each key")
+        keys = mine if keys is None else keys.select(list(c.key))
         return self._write(name, rows, keys, connector=connector, batch_id=batch_id, state=state,
                            retry_conflicts=retry_conflicts, expect_snapshot=expect_snapshot)
 
@@ -306,6 +316,7 @@ def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], c
     if not files:
         empty_view(con, name, contract)
         return
+    attach_object_store(con)
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     source = f"read_parquet([{listing}], union_by_name = true)"
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
@@ -314,10 +325,17 @@ def register_view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], c
 
 
 @lru_cache(maxsize=8)
-def _catalog(uri: str, warehouse: str) -> SqlCatalog:
-    """One catalogue (and its database engine) per process for a catalogue URI and
-    warehouse, however many ``Lake``s use it."""
-    catalog = SqlCatalog("cityhub", uri=uri, warehouse=warehouse)
+def _catalog(uri: str, warehouse: str, io: tuple[tuple[str, str], ...] = ()) -> SqlCatalog:
+    """One catalogue (and its database engine) per process for a catalogue URI,
+    warehouse and object-store properties, however many ``Lake``s use it."""
+    for attempt in range(5):  # processes starting together on a new database race to create its tables
+        try:
+            catalog = SqlCatalog("cityhub", uri=uri, warehouse=warehouse, **dict(io))
+            break
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     try:
         catalog.create_namespace_if_not_exists(NAMESPACE)
     except Exception:  # noqa: BLE001 - a concurrent process created it first
@@ -327,3 +345,56 @@ def _catalog(uri: str, warehouse: str) -> SqlCatalog:
 
 def _local(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
+
+
+# -- object storage ------------------------------------------------------------
+
+def file_io_properties(cfg: Settings) -> dict[str, str]:
+    """pyiceberg's FileIO properties for the lake's object store (endpoint, credentials,
+    region); only those set, so an AWS deployment keeps the instance's own credentials."""
+    props = {"s3.region": cfg.s3_region}
+    if cfg.s3_endpoint:
+        props["s3.endpoint"] = cfg.s3_endpoint.rstrip("/")
+    if cfg.s3_access_key_id:
+        props["s3.access-key-id"] = cfg.s3_access_key_id
+        props["s3.secret-access-key"] = cfg.s3_secret_access_key.get_secret_value()
+    return props
+
+
+class _ObjectStore(ArrowFSWrapper):
+    """pyarrow's S3 file system as an fsspec one named ``s3``, which DuckDB reads ``s3://``
+    data files through (``register_filesystem``): no ``httpfs`` extension to download."""
+    protocol = ("s3",)
+
+
+_STORE: list = [None, 0]
+"""The process's object store (one lake per process) and how often it was set."""
+
+
+def _use_object_store(io: dict[str, str]) -> None:
+    key = tuple(sorted(io.items()))
+    if _STORE[0] is not None and _STORE[0][0] == key:
+        return
+    endpoint = io.get("s3.endpoint", "")
+    fs = S3FileSystem(access_key=io.get("s3.access-key-id"), secret_key=io.get("s3.secret-access-key"),
+                      region=io.get("s3.region"), endpoint_override=endpoint or None,
+                      scheme=endpoint.split("://", 1)[0] if endpoint else "https")
+    _STORE[:] = [(key, _ObjectStore(fs)), _STORE[1] + 1]
+
+
+def object_store_version() -> int:
+    """Changes when the process's object store does (a reader that attached it re-attaches)."""
+    return _STORE[1]
+
+
+def attach_object_store(con: duckdb.DuckDBPyConnection, renew: bool = False) -> None:
+    """Let ``con`` (and its cursors) read the lake's ``s3://`` files; a no-op for a lake
+    in a directory. ``renew``: replace the store ``con`` has (a long-lived connection
+    whose process's store changed: ``object_store_version``)."""
+    if _STORE[0] is None:
+        return
+    if "s3" in con.list_filesystems():
+        if not renew:
+            return
+        con.unregister_filesystem("s3")
+    con.register_filesystem(_STORE[0][1])

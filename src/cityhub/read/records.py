@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from cityhub.core.errors import Gone, InvalidRequest
 from cityhub.core.settings import Settings
 from cityhub.declarations.contracts import Contract
-from cityhub.lake.tables import register_view
+from cityhub.lake.tables import attach_object_store, object_store_version, register_view
 from cityhub.read import sorted_runs
 from cityhub.read.cursors import decode_cursor, decode_since, encode_cursor, encode_since
 from cityhub.read.filters import OPS, Filter
@@ -125,10 +125,21 @@ class _Engine:
         self.views: dict[tuple, str] = {}
         self.made = 0
         self.pages: OrderedDict[tuple, pa.Table] = OrderedDict()
+        self.store = -1
+        self._object_store()
 
     MAX_VIEWS, MAX_PAGES, MAX_PAGE_BYTES = 512, 256, 1 << 20
 
+    def _object_store(self) -> None:
+        """The lake's object store (an ``s3://`` lake), as the process has it now."""
+        if self.store != object_store_version():
+            with self.lock:
+                if self.store != object_store_version():
+                    self.store = object_store_version()
+                    attach_object_store(self.db, renew=True)
+
     def view(self, contract: Contract, files: tuple[str, ...]) -> str:
+        self._object_store()
         name = contract.name
         key = (name, files)
         with self.lock:
@@ -148,6 +159,7 @@ class _Engine:
 
     def run(self, sql: str, params: tuple) -> pa.Table:
         """``sql`` on a cursor of its own, uncached."""
+        self._object_store()
         cur = self.db.cursor()
         try:
             return cur.sql(sql, params=list(params) or None).to_arrow_table()

@@ -17,15 +17,20 @@ class NotInMemory(Exception):
 
 class SnapshotCache:
     """Current snapshot per table, re-read at most every ``ttl`` seconds, and the
-    data files per snapshot (immutable, so cached for good)."""
+    data files per snapshot (immutable, so cached for good).
+
+    A snapshot once seen is taken as existing for ``recheck`` seconds, then looked up
+    again: ``cityhub lake maintain`` expires snapshots (never one that was current in
+    the last day), and a cursor naming an expired one must get its 4xx answer, not a
+    read of deleted files."""
 
     MAX_FILE_LISTS = 256
 
-    def __init__(self, lake: Lake, ttl: float = 1.0):
-        self.lake, self.ttl = lake, ttl
+    def __init__(self, lake: Lake, ttl: float = 1.0, recheck: float = 600.0):
+        self.lake, self.ttl, self.recheck = lake, ttl, recheck
         self._current: dict[str, tuple[float, int | None]] = {}
         self._lock = threading.Lock()
-        self._known: set[tuple[str, int]] = set()
+        self._known: dict[tuple[str, int], float] = {}
         self._files: OrderedDict[tuple[str, int | None], tuple[str, ...]] = OrderedDict()
 
     def current(self, name: str, fresh: bool = False, memory_only: bool = False) -> int | None:
@@ -47,20 +52,25 @@ class SnapshotCache:
     def known(self, name: str, sid: int, memory_only: bool = False) -> bool:
         """Whether the table has snapshot ``sid`` (a cursor's); remembered once seen,
         as snapshots are kept (every cursor page would otherwise load the table)."""
-        if (name, sid) in self._known:
+        seen = self._known.get((name, sid))
+        if seen is not None and time.monotonic() - seen < self.recheck:
             return True
         if memory_only:
             raise NotInMemory(f"snapshot {sid} of {name}")
         ok = self.lake.table(name).snapshot_by_id(sid) is not None
         if ok:
             self._remember(name, sid)
+        else:
+            with self._lock:
+                self._known.pop((name, sid), None)
+                self._files.pop((name, sid), None)
         return ok
 
     def _remember(self, name: str, sid: int) -> None:
         with self._lock:
             if len(self._known) > 100_000:
                 self._known.clear()
-            self._known.add((name, sid))
+            self._known[(name, sid)] = time.monotonic()
 
     def newer(self, name: str, a: int, b: int) -> bool:
         """Whether snapshot ``a`` was committed after ``b``."""

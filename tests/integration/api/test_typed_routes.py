@@ -52,8 +52,15 @@ ERRORS = {
     ("get", "/v1/indicators/export"): {400, 401, 403},
     ("get", "/v1/indicators/{code}/evidence"): {400, 401, 403, 404},
     ("get", "/v1/star-readiness"): {400, 401, 403},
+    ("get", "/v1/star-readiness/regions"): {401},
     ("get", "/v1/reports"): {400, 401, 403, 404, 409, 503},
     ("get", "/.well-known/jwks.json"): {429, 503},
+    ("post", "/v1/session"): {400, 401, 403, 429},
+    ("get", "/v1/session"): {401},
+    ("post", "/v1/session/logout"): set(),
+    ("delete", "/v1/session"): set(),
+    ("get", "/v1/connectors"): {401, 403},
+    ("get", "/v1/datasets"): {401},
     **{(m, f"{CKAN}/package_list"): {400, 401, 409, 429} for m in ("get", "post")},
     **{(m, f"{CKAN}/package_show"): {400, 401, 404, 409, 429} for m in ("get", "post")},
     **{(m, f"{CKAN}/package_search"): {400, 401, 409, 429} for m in ("get", "post")},
@@ -167,6 +174,17 @@ def test_real_answers_and_refusals_conform_to_the_spec(world, cfg, decl):
     call("POST", "/v1/token", status=401, media_type=form,
          body={"grant_type": "client_credentials", "client_id": cid, "client_secret": "wrong"})
     call("POST", "/v1/token", status=400, media_type=form, body={"grant_type": "client_credentials"})
+    # the pages' sign-in (session cookies), who is signed in, signing out; the console's API
+    call("POST", "/v1/session", status=200, media_type=form, body={"client_id": cid, "client_secret": secret})
+    call("POST", "/v1/session", status=401, media_type=form, body={"client_id": cid, "client_secret": "wrong"})
+    call("POST", "/v1/session", status=400, media_type=form, body={"client_id": cid})
+    call("GET", "/v1/session", county, status=200)
+    call("GET", "/v1/session", status=401)
+    call("POST", "/v1/session/logout", status=204)
+    call("DELETE", "/v1/session", status=204)
+    call("GET", "/v1/connectors", admin, status=200)
+    call("GET", "/v1/connectors", county, status=403)
+    call("GET", "/v1/datasets", county, status=200)
 
     # indicator values: a composite with its components, whole-area figures, every period
     four = call("GET", "/v1/indicators", scoring, status=200, query={"region": DECHENG, "code": "4"}).json()
@@ -199,6 +217,9 @@ def test_real_answers_and_refusals_conform_to_the_spec(world, cfg, decl):
     assert ready["indicators"] and ready["thresholds_source"]
     call("GET", "/v1/star-readiness", county, status=200)
     call("GET", "/v1/star-readiness", county, status=403, query={"region": DECHENG})
+    every = call("GET", "/v1/star-readiness/regions", scoring, status=200).json()["regions"]
+    assert every[0] == ready and [r["region"] for r in every[1:]] == sorted(r["region"] for r in every[1:])
+    assert [r["region"] for r in call("GET", "/v1/star-readiness/regions", county, status=200).json()["regions"]] == [QIHE]
 
     # grants: apply, list, read, decide, decide again (a conflict), revoke
     body = {"category": w["conditional"].id, "purpose": "checking the typed grant routes", "days": 7}

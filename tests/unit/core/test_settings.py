@@ -91,5 +91,9 @@ def test_nothing_but_the_settings_reads_the_environment():
     readers = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.py")
                      if "os.environ" in p.read_text(encoding="utf-8") or "os.getenv" in p.read_text(encoding="utf-8"))
     # the quality gate only switches Great Expectations' own analytics off (os.environ.setdefault)
-    assert readers == ["core/settings.py", "pipelines/landing/quality.py"]
+    # and the API's metrics only tell prometheus-client its multiprocess directory, which it takes
+    # from nowhere but the environment (set in each worker, from the serving code's argument)
+    assert readers == ["api/metrics.py", "core/settings.py", "pipelines/landing/quality.py"]
     assert "os.environ.setdefault(\"GX_ANALYTICS_ENABLED\"" in (src / "pipelines/landing/quality.py").read_text()
+    assert [line.strip() for line in (src / "api/metrics.py").read_text().splitlines() if "os.environ" in line] == [
+        'os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)']

@@ -44,3 +44,20 @@ def star_readiness(hub: HubDep, entry: Annotated[AuditEntry, audited("star-readi
     rows = latest(hub.lake, region=label)
     entry.note(filters={"region": label}, rows=len(rows))
     return scoring.readiness(hub.decl, rows, label)
+
+
+class StarReadinessByRegion(BaseModel):
+    regions: list[StarReadiness] = Field(description="the city first, then each county, as the caller may see them")
+
+
+@router.get("/v1/star-readiness/regions", response_model=StarReadinessByRegion, responses=problems(401),
+            summary="Star readiness of the city and each of its counties at once (a county client: its own)",
+            description="What /v1/star-readiness answers for each region, from one read of the values: the "
+                        "cockpit shows the city and every county side by side.")
+def star_readiness_by_region(hub: HubDep, entry: Annotated[AuditEntry, audited("star-readiness")]):
+    entry.note(dataset=VALUES)
+    label, counties = scope(hub, entry.caller, None)
+    regions = [label] if entry.caller.role == "county" else [hub.city.code, *counties]
+    rows = latest(hub.lake, region=label if entry.caller.role == "county" else None)
+    entry.note(filters={"region": label}, rows=len(rows))
+    return {"regions": [scoring.readiness(hub.decl, rows, r) for r in regions]}

@@ -14,6 +14,7 @@ from cityhub.connectors.drift import DriftFindings
 from cityhub.connectors.formats import PageCounter
 from cityhub.connectors.sources import file_drop, http, kafka, sql
 from cityhub.connectors.sources.units import Unit, source_url
+from cityhub.core import logs
 from cityhub.core.errors import CityHubError
 from cityhub.core.payloads import Payload
 from cityhub.core.time import now_cst
@@ -49,6 +50,11 @@ class RunReport:
     @property
     def already_landed(self) -> int:
         return self.land.already_landed if self.land else 0
+
+    @property
+    def corrected(self) -> int:
+        """Rows landed as a newer version of a landed key (or of an older one in the delivery)."""
+        return self.land.corrected if self.land else 0
 
     @property
     def received(self) -> int:
@@ -108,6 +114,16 @@ def run(lake: Lake, name: str | ConnectorSpec, *, as_of: date | None = None, max
 def _run(spec: ConnectorSpec, lake: Lake, report: RunReport, as_of: date | None, max_units: int | None,
          stop_at_end: bool, max_polls: int | None) -> RunReport:
     run_id = runs.start(lake.cfg, spec.name)
+    with logs.bound(ingest_run_id=run_id, connector=spec.name):  # on every record of the run (JSON logs)
+        log.info("%s: run %d started", spec.name, run_id)
+        report = _recorded(spec, lake, report, run_id, as_of, max_units, stop_at_end, max_polls)
+        log.info("%s: run %d ok: %d units, %d received, %d landed, %d quarantined", spec.name, run_id,
+                 report.units, report.received, report.landed, report.quarantined)
+        return report
+
+
+def _recorded(spec: ConnectorSpec, lake: Lake, report: RunReport, run_id: int, as_of: date | None,
+              max_units: int | None, stop_at_end: bool, max_polls: int | None) -> RunReport:
     try:
         if spec.source.kind == "kafka":
             _consume(spec, lake, report, stop_at_end, max_polls)
@@ -129,6 +145,7 @@ def _run(spec: ConnectorSpec, lake: Lake, report: RunReport, as_of: date | None,
                 if unit.done:
                     unit.done()
     except Exception as e:
+        log.error("%s: run %d failed: %s: %s", spec.name, run_id, type(e).__name__, e)
         _finish(lake, run_id, report, "failed", f"{type(e).__name__}: {e}")
         alerts.alert(lake.cfg, "failed", spec.name, f"{type(e).__name__}: {e}")
         raise
@@ -185,7 +202,8 @@ def dry_run(lake: Lake, name: str, sample: Path) -> tuple[Assessment, DriftFindi
 def _finish(lake: Lake, run_id: int, report: RunReport, status: str, error: str | None) -> None:
     land_ = report.land or LandReport(dataset="", batch_id="")
     runs.finish(lake.cfg, run_id, status=status, units=report.units, received=land_.received, landed=land_.landed,
-                quarantined=land_.quarantined, already_landed=land_.already_landed, snapshot_id=land_.snapshot_id,
+                quarantined=land_.quarantined, already_landed=land_.already_landed, corrected=land_.corrected,
+                snapshot_id=land_.snapshot_id,
                 drift=report.drift.as_dict() if report.drift else None,
                 reasons={**land_.reasons, **{g.reason(): g.lost for g in report.gaps}}, error=error)
 

@@ -17,11 +17,11 @@ def start(cfg: Settings, connector: str) -> int:
 
 def finish(cfg: Settings, run_id: int, *, status: str, units: int, received: int, landed: int, quarantined: int,
            already_landed: int, snapshot_id: int | None, drift: dict | None, reasons: dict | None,
-           error: str | None) -> None:
+           error: str | None, corrected: int = 0) -> None:
     with engine(cfg.hub_db_uri).begin() as con:
         con.execute(update(connector_runs).where(connector_runs.c.id == run_id).values(
             finished_at=now_cst(), status=status, units=units, received=received, landed=landed,
-            quarantined=quarantined, already_landed=already_landed,
+            quarantined=quarantined, already_landed=already_landed, corrected=corrected,
             snapshot_id=str(snapshot_id) if snapshot_id else None, drift=drift, reasons=reasons or None,
             error=(error or "")[:2000] or None))
 

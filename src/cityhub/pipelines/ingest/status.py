@@ -41,13 +41,14 @@ def status(lake: Lake) -> list[dict]:
             "last_run": last["finished_at"] or last["started_at"] if last else None,
             "result": (last["status"] + (f": {last['error']}" if last["error"] else "")) if last else "never run",
             "landed": last["landed"] if last else 0, "quarantined": last["quarantined"] if last else 0,
+            "corrected": (last.get("corrected") or 0) if last else 0,
             "lag": lag(spec, lake), "last_data": last_data, "fresh": fresh,
             "freshness_hours": spec.freshness_hours, "drift": last["drift"] if last else None,
         })
     for name, problems in lake.decl.broken("connector").items():  # left out, and said so
         out.append({"connector": name, "dataset": None, "source": None, "configured": "no: declaration broken",
                     "last_run": None, "result": f"declaration broken: {'; '.join(str(p) for p in problems)}",
-                    "landed": 0, "quarantined": 0, "lag": None, "last_data": None, "fresh": None,
+                    "landed": 0, "quarantined": 0, "corrected": 0, "lag": None, "last_data": None, "fresh": None,
                     "freshness_hours": None, "drift": None})
     return out
 

@@ -7,6 +7,16 @@ parser could not even read (a truncated page, a wrong encoding) arrive as
 data commit carries the connector's new state (files taken, offsets), so a crash
 between the two replays the batch, and the replay adds nothing twice: quarantine
 rows are de-duplicated by (source, key, reason), data rows by the contract key.
+
+Corrections: a row whose key is already landed is compared with the landed version
+(``content_fields``: all but the key and what the hub fills from the delivery). The
+same content is "already landed" (an event's repeat goes to quarantine as a duplicate,
+as before); changed content is a correction: the landed row is deleted and the new
+one appended in the same commit (``Lake.replace``), so the newest version of a key
+wins and the replaced row stays readable at the earlier snapshot (and ``/changes``
+shows it as an upsert). A crash before that commit replays it; after it, the replay
+finds the new version landed. Within one delivery the newest version of an item
+stands (``_versions_in_batch``). Both count as ``LandReport.corrected``.
 """
 from __future__ import annotations
 
@@ -37,16 +47,20 @@ class LandReport:
     landed: int = 0
     quarantined: int = 0
     already_landed: int = 0
+    corrected: int = 0
+    """Rows landed as a newer version of their key: replacing the landed row (which stays
+    readable at earlier snapshots), or an older version in the same delivery."""
     snapshot_id: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     """Time per phase (stage, validate, dedupe, quarantine, commit), for tuning."""
 
-    def add(self, other: "LandReport") -> None:
+    def add(self, other: LandReport) -> None:
         self.received += other.received
         self.landed += other.landed
         self.quarantined += other.quarantined
         self.already_landed += other.already_landed
+        self.corrected += other.corrected
         self.snapshot_id = other.snapshot_id or self.snapshot_id
         for k, v in other.reasons.items():
             self.reasons[k] = self.reasons.get(k, 0) + v
@@ -60,28 +74,70 @@ def _key_strings(t: pa.Table, key: tuple[str, ...]) -> list[str]:
     return joined.to_pylist()
 
 
-def _existing_keys(lake: Lake, c: Contract, rows: pa.Table, snapshot_id: int | None) -> set[str]:
-    """Keys of ``rows`` already in the lake at ``snapshot_id``, looked up in the batch's time slice."""
+DELIVERY_FIELDS = frozenset({"observed_at", "received_at"})
+"""Fields the hub fills from the delivery (when it was delivered, when the hub took it),
+not what the department said: a re-delivery changes them without correcting anything,
+so they are left out when a row is compared with an earlier version of its key."""
+
+
+def content_fields(c: Contract) -> list[str]:
+    """The fields two versions of a key are compared on: all but the key and ``DELIVERY_FIELDS``."""
+    return [f for f in c.field_names if f not in c.key and f not in DELIVERY_FIELDS]
+
+
+def version_fields(c: Contract) -> tuple[str, ...]:
+    """What tells a key's versions apart by age, as the contract declares it: the key's
+    fields beyond its ``batch_key`` (an inventory keyed by (id, updated_at) lists each id
+    once per delivery, so updated_at is its version). Empty: the later row is the newer."""
+    if c.batch_key is None:
+        return ()
+    return tuple(k for k in c.key if k not in c.batch_key)
+
+
+def _lake_versions(lake: Lake, c: Contract, rows: pa.Table, snapshot_id: int | None) -> dict[int, bool]:
+    """For each row of ``rows`` whose key is already in the lake at ``snapshot_id`` (looked
+    up in the batch's time slice): its position -> whether the lake holds the same content
+    (``content_fields``) for that key (False: this row corrects it)."""
     name = c.name
     if rows.num_rows == 0 or snapshot_id is None:
-        return set()
+        return {}
+    compared = content_fields(c)
     con, _ = lake.connect([name], {name: snapshot_id})
     try:
-        con.register("incoming", rows.select(list(c.key) + ([c.time_field] if c.time_field else [])))
+        cols = list(dict.fromkeys(list(c.key) + compared + ([c.time_field] if c.time_field else [])))
+        con.register("incoming", rows.select(cols).append_column("__pos", pa.array(range(rows.num_rows), pa.int64())))
         on = " AND ".join(f'e."{k}" = i."{k}"' for k in c.key)
-        where = ""
+        same = " AND ".join(f'e."{f}" IS NOT DISTINCT FROM i."{f}"' for f in compared) or "TRUE"
+        where, params = "", None
         if c.time_field:
             tf = c.time_field
             lo, hi = pc.min(rows[tf]).as_py(), pc.max(rows[tf]).as_py()
             if lo is not None:
-                where = f'WHERE e."{tf}" BETWEEN ? AND ?'
-        sql = (f'SELECT DISTINCT {", ".join(f"i.{k}" for k in c.key)} FROM incoming i '
-               f'JOIN (SELECT * FROM "{name}" e {where}) e ON {on}')
-        params = [lo, hi] if where else None
-        found = con.sql(sql, params=params).to_arrow_table()
-        return set(_key_strings(found, c.key)) if found.num_rows else set()
+                where, params = f'WHERE e."{tf}" BETWEEN ? AND ?', [lo, hi]
+        # the keys first, reading only the key columns (mostly none is found: new rows),
+        # then the content of the rows found
+        keyed = ", ".join(f'e."{k}"' for k in dict.fromkeys([*c.key, *([c.time_field] if c.time_field else [])]))
+        hits = con.execute(f'SELECT count(*) FROM incoming i JOIN (SELECT {keyed} FROM "{name}" e {where}) e ON {on}',
+                           params or []).fetchone()[0]
+        if not hits:
+            return {}
+        sql = (f'SELECT i.__pos, bool_and({same}) AS same FROM incoming i '
+               f'JOIN (SELECT * FROM "{name}" e {where}) e ON {on} GROUP BY i.__pos')
+        found = con.execute(sql, params or []).to_arrow_table()
+        return dict(zip(found["__pos"].to_pylist(), found["same"].to_pylist()))
     finally:
         con.close()
+
+
+def _newest(c: Contract, table: pa.Table, positions: list[int]) -> int:
+    """The newest of rows sharing a key in one delivery: the largest version (``version_fields``;
+    a null is older than any value), then the later row."""
+    fields = version_fields(c)
+
+    def age(pos: int) -> tuple:
+        values = [table[f][pos].as_py() for f in fields]
+        return (*((v is not None, v) for v in values), pos)
+    return max(positions, key=age) if fields else max(positions)
 
 
 @dataclass
@@ -92,6 +148,8 @@ class Assessment:
     report: LandReport
     snapshot_id: int | None = None
     """The dataset's snapshot the rows were checked against."""
+    replaces: pa.Table | None = None
+    """Keys (the contract's) of landed rows that ``rows`` correct: deleted in the same commit."""
 
 
 def assess(lake: Lake, batch: Batch[Contract]) -> Assessment:
@@ -114,34 +172,32 @@ def assess(lake: Lake, batch: Batch[Contract]) -> Assessment:
         for pos, rs in src.items():
             reasons.setdefault(pos, []).extend(rs)
 
-    # duplicates inside the batch: the first occurrence stands, later ones are refused
     keys = _key_strings(staged.table, c.key) if n else []
-    unique = c.unique_in_batch
-    batch_keys = keys if unique == c.key else (_key_strings(staged.table, unique) if n else [])
-    first_seen: dict[str, int] = {}
-    for pos, k in enumerate(batch_keys):
-        if pos in reasons:
-            continue
-        if k in first_seen:
-            reasons.setdefault(pos, []).append(
-                f"duplicate_key: {'+'.join(unique)}={k} repeats the item at {batch.sources[first_seen[k]]}")
-        else:
-            first_seen[k] = pos
-
+    superseding = _versions_in_batch(batch, staged.table, keys, reasons)
     good = [pos for pos in range(n) if pos not in reasons]
     rows = staged.table.take(pa.array(good, pa.int64())) if len(good) < n else staged.table
-    existing = _existing_keys(lake, c, rows, checked_against)
-    if existing:
+    in_lake = _lake_versions(lake, c, rows, checked_against)
+    replaces: list[int] = []
+    if in_lake:
         keep = []
-        for pos in good:
-            if keys[pos] not in existing:
+        for i, pos in enumerate(good):
+            same = in_lake.get(i)
+            if same is None:
                 keep.append(pos)
+            elif not same:  # a corrected version of a landed key: it replaces the landed row
+                keep.append(pos)
+                replaces.append(pos)
             elif c.kind == "events":
                 reasons.setdefault(pos, []).append(
                     f"duplicate_key: {'+'.join(c.key)}={keys[pos]} was already landed")
             else:  # the same fact observed again (snapshot sources): idempotent, not an error
                 report.already_landed += 1
         rows = staged.table.take(pa.array(keep, pa.int64()))
+        kept = set(keep)
+    else:
+        kept = set(good)
+    report.corrected = len(set(replaces) | (superseding & kept))
+    replaced_keys = staged.table.take(pa.array(replaces, pa.int64())).select(list(c.key)) if replaces else None
 
     clock("dedupe")
     region_of = staged.table[c.region_field].to_pylist() if c.region_field and n else [None] * n
@@ -158,7 +214,47 @@ def assess(lake: Lake, batch: Batch[Contract]) -> Assessment:
             code = r.split(":", 1)[0]
             report.reasons[code] = report.reasons.get(code, 0) + 1
     report.quarantined = len(q_rows)
-    return Assessment(rows=rows, quarantine=q_rows, report=report, snapshot_id=checked_against)
+    return Assessment(rows=rows, quarantine=q_rows, report=report, snapshot_id=checked_against,
+                      replaces=replaced_keys)
+
+
+def _versions_in_batch(batch: Batch[Contract], table: pa.Table, keys: list[str],
+                       reasons: dict[int, list[str]]) -> set[int]:
+    """One delivery's versions of an item (rows sharing the contract's ``unique_in_batch``):
+    the newest stands (``_newest``: the declared version, else the later row) and each other
+    goes to quarantine saying which row stands, as an identical repeat (then the first of
+    them stands) or as an older version it supersedes. Adds those reasons; returns the rows
+    that superseded an older version (corrections)."""
+    c, n = batch.contract, table.num_rows
+    unique = c.unique_in_batch
+    batch_keys = keys if unique == c.key else (_key_strings(table, unique) if n else [])
+    first: dict[str, int] = {}
+    repeated: dict[str, list[int]] = {}
+    for pos, k in enumerate(batch_keys):
+        if pos in reasons:
+            continue
+        if k in first:
+            repeated.setdefault(k, [first[k]]).append(pos)
+        else:
+            first[k] = pos
+    compared = [f for f in c.field_names if f not in unique and f not in DELIVERY_FIELDS]
+    superseding: set[int] = set()
+    label = "+".join(unique)
+    for k, members in repeated.items():
+        cols = [table[f].take(pa.array(members, pa.int64())).to_pylist() for f in compared]
+        content = {pos: tuple(col[i] for col in cols) for i, pos in enumerate(members)}
+        if len(set(content.values())) == 1:
+            stands = members[0]
+        else:
+            stands = _newest(c, table, members)
+            superseding.add(stands)
+        for pos in members:
+            if pos == stands:
+                continue
+            why = ("repeats the item at" if content[pos] == content[stands]
+                   else "is an older version of the item, superseded by the one at")
+            reasons.setdefault(pos, []).append(f"duplicate_key: {label}={k} {why} {batch.sources[stands]}")
+    return superseding
 
 
 def land(lake: Lake, batch: Batch[Contract], attempts: int = 10) -> LandReport:
@@ -173,8 +269,10 @@ def land(lake: Lake, batch: Batch[Contract], attempts: int = 10) -> LandReport:
         _commit_quarantine(lake, batch, a.quarantine)
         clock("quarantine")
         try:
-            commit = lake.commit(batch.dataset, a.rows, connector=batch.connector, batch_id=batch.batch_id,
-                                 state=batch.state, retry_conflicts=False, expect_snapshot=a.snapshot_id)
+            write = {"connector": batch.connector, "batch_id": batch.batch_id, "state": batch.state,
+                     "retry_conflicts": False, "expect_snapshot": a.snapshot_id}
+            commit = (lake.replace(batch.dataset, a.rows, keys=a.replaces, **write) if a.replaces is not None
+                      else lake.commit(batch.dataset, a.rows, **write))
             break
         except CommitFailedException:
             if attempt == attempts - 1:
