@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass
 
 import jwt
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth
 from joserfc.errors import JoseError
 from sqlalchemy import insert, select, update
 
@@ -35,6 +34,16 @@ from cityhub.core.settings import Settings
 from cityhub.core.time import now_cst
 from cityhub.declarations import Declarations
 from cityhub.lake.hubdb import clients, engine
+
+with warnings.catch_warnings():
+    # authlib announces, on import and to every process's stderr, that its httpx client
+    # will move to httpx2; nothing for an operator to act on (the filter it forces on
+    # goes with this block)
+    import authlib.deprecate  # noqa: F401 - it puts its "always" filter first; ours goes before it
+
+    warnings.simplefilter("ignore")
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.starlette_client import OAuth
 
 PENDING_COOKIE = "cityhub_oidc"
 PENDING_TTL_S = 600
