@@ -99,10 +99,15 @@ class SqlSource(Declared):
     watermark: str
     start: Scalar = ""
     chunk: int = Field(50_000, ge=1)
+    key: str = ""
+    """A column that tells apart rows sharing a watermark value: the watermark is then the
+    pair (watermark, key) of the last row read, the query takes rows after it with
+    ``:cursor`` and ``:cursor_key`` and orders by both, so rows sharing the last value
+    (cut by the limit, or committed after the previous read) are not skipped."""
 
     @model_validator(mode="after")
     def _params(self):
-        missing = [p for p in (":cursor", ":limit") if p not in self.query]
+        missing = [p for p in (":cursor", ":limit", *([":cursor_key"] if self.key else [])) if p not in self.query]
         if missing:
             raise ValueError(f"query must use {' and '.join(missing)}")
         return self

@@ -12,6 +12,7 @@ import orjson
 
 from cityhub.connectors.formats.decoded import Decoded
 from cityhub.connectors.formats.json import records_from
+from cityhub.connectors.parsing import acyclic
 from cityhub.core.payloads import Payload, Reject
 from cityhub.declarations.connectors import FhirFormat
 
@@ -19,6 +20,11 @@ NDJSON_SUFFIXES = (".ndjson", ".ndjson.txt")
 
 
 def decode(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
+    with acyclic():  # resources are trees: see connectors.parsing
+        return _decode(fmt, payloads)
+
+
+def _decode(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
     want = fmt.resource_type
     bulk = [p for p in payloads if _is_ndjson(p)]
     docs = records_from(fmt.encoding, [p for p in payloads if not _is_ndjson(p)], lambda doc: _resources(doc, want))
@@ -58,7 +64,7 @@ def _ndjson(encoding: str, payloads: list[Payload], want: str | None) -> Decoded
     """Each line a resource; a bad line is refused alone (``name#line``), the rest kept."""
     records, sources, rejects = [], [], []
     for p in payloads:
-        data = p.data[len(codecs.BOM_UTF8):] if p.data.startswith(codecs.BOM_UTF8) else p.data
+        data = p.data.removeprefix(codecs.BOM_UTF8)
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError as e:

@@ -15,11 +15,12 @@ import httpx
 import orjson
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from cityhub.connectors.parsing import acyclic
+from cityhub.connectors.sources.units import Unit, digest, source_url, taken
 from cityhub.core.errors import SourceError
 from cityhub.core.payloads import Payload
 from cityhub.core.settings import Settings
 from cityhub.core.time import instant, now_cst
-from cityhub.connectors.sources.units import Unit, digest, source_url, taken
 from cityhub.declarations.connectors import ConnectorSpec, HttpSource, Paging
 
 MAX_PAGES = 100_000
@@ -62,7 +63,8 @@ class NextLinkPaginator:
             r = _get(client, next_url, next_params)
             n += 1
             try:
-                doc = orjson.loads(r.content)
+                with acyclic():  # a page of resources is a tree: see connectors.parsing
+                    doc = orjson.loads(r.content)
                 links = [l.get("url") for l in doc.get("link", []) if l.get("relation") == "next"]
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 # without its next link the rest of the feed cannot be found: fail the run, say why

@@ -20,8 +20,9 @@ class Unit:
     as_of: date | None
     mark: dict = field(default_factory=dict)
     """State entries that record this unit as taken: {section: {key: digest}}."""
-    cursor: Callable[[list[dict]], str | None] | None = None
-    """For incremental sources: the new cursor, from the unit's records."""
+    cursor: Callable[[list[dict]], str | dict | None] | None = None
+    """For incremental sources: the new cursor, from the unit's records (a compound watermark is
+    a dict, e.g. ``{"at": ..., "key": ...}``)."""
     delivered_at: datetime | None = None
     """When the source delivered it (fetched; a file's last write), CST: when what it
     says was observed (a catalogue's Status, say)."""

@@ -10,8 +10,8 @@ rows are de-duplicated by (source, key, reason), data rows by the contract key.
 
 Corrections: a row whose key is already landed is compared with the landed version
 (``content_fields``: all but the key and what the hub fills from the delivery). The
-same content is "already landed" (an event's repeat goes to quarantine as a duplicate,
-as before); changed content is a correction: the landed row is deleted and the new
+same content is "already landed" (counted, not quarantined: a producer re-sending an
+event, a snapshot observed again); changed content is a correction: the landed row is deleted and the new
 one appended in the same commit (``Lake.replace``), so the newest version of a key
 wins and the replaced row stays readable at the earlier snapshot (and ``/changes``
 shows it as an upsert). A crash before that commit replays it; after it, the replay
@@ -25,14 +25,23 @@ import random
 import time
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    LessThanOrEqual,
+)
 
 from cityhub.core.payloads import Batch
 from cityhub.core.time import now_cst
 from cityhub.declarations.contracts import Contract
 from cityhub.lake import Lake
+from cityhub.lake.tables import key_filter, register_view
 from cityhub.pipelines.landing.quality import validate
 from cityhub.pipelines.landing.staging import stage
 
@@ -94,36 +103,66 @@ def version_fields(c: Contract) -> tuple[str, ...]:
     return tuple(k for k in c.key if k not in c.batch_key)
 
 
+IN_PRUNE_LIMIT = 200
+"""Up to this many keys a batch's lookup plans with an ``In`` on the key (pyiceberg prunes
+data files whose key bounds hold none of them; beyond this it does not evaluate ``In``)."""
+
+
+def key_lookup_filter(c: Contract, rows: pa.Table) -> BooleanExpression:
+    """An Iceberg row filter every landed row sharing a key with ``rows`` satisfies, for
+    pruning by the data files' column bounds: the batch's range of each key field, and
+    for a small batch the exact keys (``key_filter``). Not the batch's time range: a
+    repeat or correction whose event time moved outside it must still be found."""
+    terms: list[BooleanExpression] = []
+    for k in c.key:
+        lo, hi = pc.min(rows[k]).as_py(), pc.max(rows[k]).as_py()
+        if lo is not None:
+            terms += [GreaterThanOrEqual(k, lo), LessThanOrEqual(k, hi)]
+    if rows.num_rows <= IN_PRUNE_LIMIT:
+        terms.append(key_filter(c, rows))
+    if not terms:
+        return AlwaysTrue()
+    return terms[0] if len(terms) == 1 else And(*terms)
+
+
 def _lake_versions(lake: Lake, c: Contract, rows: pa.Table, snapshot_id: int | None) -> dict[int, bool]:
-    """For each row of ``rows`` whose key is already in the lake at ``snapshot_id`` (looked
-    up in the batch's time slice): its position -> whether the lake holds the same content
-    (``content_fields``) for that key (False: this row corrects it)."""
+    """For each row of ``rows`` whose key is already in the lake at ``snapshot_id``: its
+    position -> whether the lake holds the same content (``content_fields``) for that key
+    (False: this row corrects it). Looked up by key wherever it landed: only the data files
+    whose key bounds may hold one of the batch's keys are read (``key_lookup_filter``),
+    and of those first only the key columns, joined with the batch's keys."""
     name = c.name
     if rows.num_rows == 0 or snapshot_id is None:
         return {}
     compared = content_fields(c)
-    con, _ = lake.connect([name], {name: snapshot_id})
+    files = lake.files(name, snapshot_id, key_lookup_filter(c, rows))
+    if not files:
+        return {}
+    con = duckdb.connect()
     try:
-        cols = list(dict.fromkeys(list(c.key) + compared + ([c.time_field] if c.time_field else [])))
+        register_view(con, name, files, c)
+        cols = list(dict.fromkeys(list(c.key) + compared))
         con.register("incoming", rows.select(cols).append_column("__pos", pa.array(range(rows.num_rows), pa.int64())))
         on = " AND ".join(f'e."{k}" = i."{k}"' for k in c.key)
         same = " AND ".join(f'e."{f}" IS NOT DISTINCT FROM i."{f}"' for f in compared) or "TRUE"
-        where, params = "", None
-        if c.time_field:
-            tf = c.time_field
-            lo, hi = pc.min(rows[tf]).as_py(), pc.max(rows[tf]).as_py()
+        # the batch's key range again, so row groups outside it are skipped within a file
+        bounds, params = [], []
+        for k in c.key:
+            lo, hi = pc.min(rows[k]).as_py(), pc.max(rows[k]).as_py()
             if lo is not None:
-                where, params = f'WHERE e."{tf}" BETWEEN ? AND ?', [lo, hi]
+                bounds.append(f'e."{k}" BETWEEN ? AND ?')
+                params += [lo, hi]
+        where = f"WHERE {' AND '.join(bounds)}" if bounds else ""
         # the keys first, reading only the key columns (mostly none is found: new rows),
         # then the content of the rows found
-        keyed = ", ".join(f'e."{k}"' for k in dict.fromkeys([*c.key, *([c.time_field] if c.time_field else [])]))
-        hits = con.execute(f'SELECT count(*) FROM incoming i JOIN (SELECT {keyed} FROM "{name}" e {where}) e ON {on}',
-                           params or []).fetchone()[0]
+        keyed = ", ".join(f'e."{k}"' for k in c.key)
+        hits = con.sql(f'SELECT count(*) FROM incoming i SEMI JOIN (SELECT {keyed} FROM "{name}" e {where}) e '
+                       f'ON {on}', params=params).fetchall()[0][0]
         if not hits:
             return {}
         sql = (f'SELECT i.__pos, bool_and({same}) AS same FROM incoming i '
                f'JOIN (SELECT * FROM "{name}" e {where}) e ON {on} GROUP BY i.__pos')
-        found = con.execute(sql, params or []).to_arrow_table()
+        found = con.sql(sql, params=params).to_arrow_table()
         return dict(zip(found["__pos"].to_pylist(), found["same"].to_pylist()))
     finally:
         con.close()
@@ -187,10 +226,7 @@ def assess(lake: Lake, batch: Batch[Contract]) -> Assessment:
             elif not same:  # a corrected version of a landed key: it replaces the landed row
                 keep.append(pos)
                 replaces.append(pos)
-            elif c.kind == "events":
-                reasons.setdefault(pos, []).append(
-                    f"duplicate_key: {'+'.join(c.key)}={keys[pos]} was already landed")
-            else:  # the same fact observed again (snapshot sources): idempotent, not an error
+            else:  # the same fact delivered again (a re-sent event, a snapshot re-observed): idempotent
                 report.already_landed += 1
         rows = staged.table.take(pa.array(keep, pa.int64()))
         kept = set(keep)
