@@ -137,12 +137,7 @@ def audit_categories(cat: Catalogue, p: Principal) -> list[str] | None:
 def quarantine_datasets(cat: Catalogue, p: Principal) -> list[str] | None:
     """The datasets whose quarantined items ``p`` may read and release: every one for an
     admin (None), a department's own categories' datasets; ``Forbidden`` for the others."""
-    if p.role == "admin":
-        return None
-    if p.role == "department":
-        return sorted(d for c in cat.categories.values() if c.owner == p.department for d in c.datasets)
-    raise Forbidden(f"client {p.name!r} has role {p.role}: the quarantine is for admins and the departments "
-                    "that own the data")
+    return _operated_datasets(cat, p, "the quarantine is for admins and the departments that own the data")
 
 
 def quarantine_unmasked(cat: Catalogue, p: Principal, dataset: str) -> bool:
@@ -159,9 +154,14 @@ def operations_datasets(cat: Catalogue, p: Principal) -> list[str] | None:
     """The datasets whose feeds ``p`` may watch (connector runs, freshness, lag, drift,
     failures): every one for an admin, who operates the hub (None); a department its own
     categories' datasets, whose feeds it sends; ``Forbidden`` for the others."""
+    return _operated_datasets(cat, p, "the connectors' status is for admins and the departments that send the data")
+
+
+def _operated_datasets(cat: Catalogue, p: Principal, refusal: str) -> list[str] | None:
+    """Every dataset for an admin (None), a department's own categories' datasets, and
+    ``Forbidden`` with ``refusal`` for the other roles."""
     if p.role == "admin":
         return None
     if p.role == "department":
         return sorted(d for c in cat.categories.values() if c.owner == p.department for d in c.datasets)
-    raise Forbidden(f"client {p.name!r} has role {p.role}: the connectors' status is for admins and the "
-                    "departments that send the data")
+    raise Forbidden(f"client {p.name!r} has role {p.role}: {refusal}")

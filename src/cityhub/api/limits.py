@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 
+import anyio.to_thread
 from fastapi import Request
 from limits import parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from cityhub.access import session
-from cityhub.access.clients import verified_claims
+from cityhub.access.clients import exchange, verified_claims
 from cityhub.api.problems import Problem
 from cityhub.core.errors import Unauthorized
 from cityhub.core.settings import Settings
@@ -85,3 +86,16 @@ async def token_allowed(request: Request, client_id: str) -> None:
 async def token_failed(request: Request, client_id: str) -> None:
     """Count a failed token request of ``client_id``."""
     await request.app.state.hub.limiter.hit(parse(request.app.state.hub.cfg.token_rate_limit), _token_key(client_id))
+
+
+async def exchange_checked(request: Request, client_id: str, client_secret: str, challenge: str) -> tuple[str, int]:
+    """A client's credentials for a token and its lifetime, as ``POST /v1/token`` and the
+    pages' sign-in (``POST /v1/session``) both take them: refused with 429 once the id has
+    used up its failed attempts, a wrong secret counted as one and answered 401 with the
+    route's ``WWW-Authenticate`` ``challenge``."""
+    await token_allowed(request, client_id)
+    try:  # in a thread: checking the secret is a scrypt
+        return await anyio.to_thread.run_sync(exchange, request.app.state.hub.cfg, client_id, client_secret)
+    except Unauthorized as e:
+        await token_failed(request, client_id)
+        raise Problem(401, e.detail, {"WWW-Authenticate": challenge}, error="invalid_client") from None

@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from cityhub.access import oidc, session
-from cityhub.access.clients import authenticate, exchange
+from cityhub.access.clients import authenticate
 from cityhub.api.auditing import AuditEntry, audited
 from cityhub.api.deps import Hub, HubDep
-from cityhub.api.limits import rate_limit, token_allowed, token_failed
+from cityhub.api.limits import exchange_checked, rate_limit
 from cityhub.api.problems import Problem
 from cityhub.api.spec import problems
 from cityhub.core.errors import (
@@ -84,13 +84,8 @@ async def session_create(
     client_secret: Annotated[str, Form(min_length=1, max_length=200)],
 ):
     _same_origin(request)
-    await token_allowed(request, client_id)
-    try:  # in a thread: checking the secret is a scrypt
-        tok, ttl = await anyio.to_thread.run_sync(exchange, hub.cfg, client_id, client_secret)
-    except Unauthorized as e:
-        await token_failed(request, client_id)
-        # not "Basic": a browser answers that challenge with its own password dialog, and the page's fetch waits on it
-        raise Problem(401, e.detail, {"WWW-Authenticate": 'Cookie realm="cityhub"'}, error="invalid_client") from None
+    # not "Basic": a browser answers that challenge with its own password dialog, and the page's fetch waits on it
+    tok, ttl = await exchange_checked(request, client_id, client_secret, challenge='Cookie realm="cityhub"')
     p = await anyio.to_thread.run_sync(authenticate, hub.cfg, tok)
     await anyio.to_thread.run_sync(lambda: hub.audit(p, "session.create", rows=1, status=200))
     _set_cookies(hub, response, tok, ttl)

@@ -5,16 +5,12 @@ import base64
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, Field
 
-from cityhub.access.clients import exchange
-from cityhub.api.deps import HubDep
-from cityhub.api.limits import rate_limit, token_allowed, token_failed
+from cityhub.api.limits import exchange_checked, rate_limit
 from cityhub.api.problems import Problem
 from cityhub.api.spec import problems
-from cityhub.core.errors import Unauthorized
 
 router = APIRouter(tags=["auth"])
 
@@ -30,7 +26,6 @@ class TokenOut(BaseModel):
              summary="OAuth2 client credentials: a short-lived bearer token",
              dependencies=[Depends(rate_limit)])
 async def token(
-    hub: HubDep,
     request: Request,
     grant_type: Annotated[str, Form(pattern=r"^client_credentials$")],
     client_id: Annotated[str | None, Form(max_length=64)] = None,
@@ -49,10 +44,5 @@ async def token(
                           error="invalid_request") from None
     if not client_id or not client_secret:
         raise Problem(400, "send client_id and client_secret (form fields or HTTP Basic)", error="invalid_request")
-    await token_allowed(request, client_id)
-    try:  # in a thread: checking the secret is a scrypt
-        tok, ttl = await anyio.to_thread.run_sync(exchange, hub.cfg, client_id, client_secret)
-    except Unauthorized as e:
-        await token_failed(request, client_id)
-        raise Problem(401, e.detail, {"WWW-Authenticate": "Basic"}, error="invalid_client") from None
+    tok, ttl = await exchange_checked(request, client_id, client_secret, challenge="Basic")
     return {"access_token": tok, "token_type": "Bearer", "expires_in": ttl}
