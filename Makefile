@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean prod-smoke postgres-server
+.PHONY: install test-tools run test bench clean prod-smoke postgres-server
 
 $(STAMP): pyproject.toml simulators/pyproject.toml clients/python/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,20 +44,23 @@ $(BIN)/helm: deploy/helm/get_helm.py $(STAMP)
 postgres-server:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql)
 
-install: $(STAMP) $(WEBSTAMP) $(BIN)/helm /usr/bin/redis-server postgres-server
+install: $(STAMP) $(WEBSTAMP)
+
+# what only the tests and prod-smoke use (helm, Redis, the PostgreSQL server): not `make run`'s business
+test-tools: $(BIN)/helm /usr/bin/redis-server postgres-server
 
 ## run the hub on its embedded defaults: simulate a day, ingest, compute, serve on 127.0.0.1:8000
 run: install
 	$(BIN)/cityhub run
 
 ## run the test suite (two processes: the machine has two cores)
-test: install
+test: install test-tools
 	$(BIN)/python -m pytest -q -n 2
 
 ## the production profile on real services on loopback (PostgreSQL, SeaweedFS S3, tansu, Airflow's
 ## scheduler with the LocalExecutor, the API with 2 workers): a simulated day through the scheduler,
 ## values read over HTTP, everything stopped (deploy/smoke/prod_smoke.py; PROD_SMOKE_ARGS=--keep ...)
-prod-smoke: install
+prod-smoke: install postgres-server
 	$(BIN)/python deploy/smoke/prod_smoke.py $(PROD_SMOKE_ARGS)
 
 ## print the benchmark figures (not part of the tests)

@@ -8,7 +8,7 @@ API container runs one process (its command, run here, has no children) and its 
 point at ``/readyz`` and ``/healthz``; the Redis storage the artefacts give the API shares
 rate limits (Debian's ``redis-server``); the runbook covers every setting and alert.
 
-Offline: ``helm`` is the release binary ``make install`` put in the venv
+Offline: ``helm`` is the release binary ``make test-tools`` (part of ``make test``) put in the venv
 (``deploy/helm/get_helm.py``); about 30 s in all, most of it the API's start-up."""
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def test_api_containers_share_rate_limits_in_redis(compose, tmp_path):
     processes, against a real Redis server (Debian's) in place of theirs."""
     server = shutil.which("redis-server")
     if server is None:
-        msg = "redis-server is not installed: `make install` installs Debian's"
+        msg = "redis-server is not installed: `make test-tools` (part of `make test`) installs Debian's"
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
@@ -303,7 +303,7 @@ def test_probes_point_at_readyz_and_healthz(compose, rendered_default):
 def helm() -> str:
     found = shutil.which("helm", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     if found is None:
-        msg = "helm is not installed: `make install` runs deploy/helm/get_helm.py"
+        msg = "helm is not installed: `make test-tools` (part of `make test`) runs deploy/helm/get_helm.py"
         if os.environ.get("CI"):
             pytest.fail(msg)
         pytest.skip(msg)
