@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "cityhub"
 
 LAZY = {("pipelines/landing/quality.py", "great_expectations"),
-        ("pipelines/landing/quality.py", "great_expectations.data_context.types.base")}
+        ("pipelines/landing/quality.py", "great_expectations.data_context.types.base"),
+        ("pipelines/landing/quality.py", "great_expectations.execution_engine")}
 """Imports deliberately inside a function: Great Expectations takes seconds to import, and
 only a process that lands data should pay for it (not an API worker, not the CLI)."""
 

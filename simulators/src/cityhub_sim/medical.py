@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import orjson
 
 from cityhub.declarations.regions import City
 from cityhub_sim.common import city as get_city
@@ -452,7 +453,9 @@ def render_bundle(orgs: list[dict], offset: int, count: int, base: str) -> bytes
                for o in orgs[offset:offset + count]]
     if entries:
         bundle["entry"] = entries
-    return json.dumps(bundle, ensure_ascii=False).encode("utf-8")
+    # orjson: as quick as a platform serving from its database (json.dumps took 9 ms a
+    # page of 500, which the connector's benchmark then measured instead of the connector)
+    return orjson.dumps(bundle)
 
 
 # ------------------------------------------------------------------ the world

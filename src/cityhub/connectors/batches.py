@@ -11,6 +11,7 @@ from cityhub.connectors.drift import DriftFindings
 from cityhub.connectors.formats.decoded import Decoded
 from cityhub.connectors.formats.jsonl import decode_lines
 from cityhub.connectors.mapping import to_text
+from cityhub.connectors.parsing import acyclic
 from cityhub.connectors.sources.units import Unit, mark_taken
 from cityhub.core.payloads import Batch
 from cityhub.declarations.connectors import ConnectorSpec
@@ -27,7 +28,14 @@ def _batch(spec: ConnectorSpec, contract: Contract, decoded: Decoded, batch_id: 
 def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
                workers: int | None = None) -> tuple[Batch[Contract], DriftFindings]:
     """The batch one unit lands as, with the state that marks it taken (``workers``:
-    processes for parsing a large catalogue fetch)."""
+    processes for parsing a large catalogue fetch). The cycle collector pauses while the
+    records are decoded and mapped (see ``connectors.parsing``)."""
+    with acyclic():
+        return _unit_batch(spec, contract, unit, state, workers)
+
+
+def _unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
+                workers: int | None) -> tuple[Batch[Contract], DriftFindings]:
     new_state = mark_taken(state, unit)
     if not unit.payloads:  # only what the source refused (empty or linked files): nothing to decode or map
         empty = pa.table({f: pa.array([], pa.string()) for f in contract.field_names})
@@ -47,8 +55,9 @@ def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,
 def lines_batch(spec: ConnectorSpec, contract: Contract, values: list[bytes], sources: list[str], batch_id: str,
                 state: dict, as_of: date | None) -> tuple[Batch[Contract], DriftFindings]:
     """A batch of messages (Kafka), one JSON record each."""
-    decoded = decode_lines(values, sources, formats.source_fields(spec))
-    return _batch(spec, contract, decoded, batch_id, state, as_of)
+    with acyclic():
+        decoded = decode_lines(values, sources, formats.source_fields(spec))
+        return _batch(spec, contract, decoded, batch_id, state, as_of)
 
 
 def decoded_batch(spec: ConnectorSpec, contract: Contract, decoded: Decoded, batch_id: str,

@@ -6,9 +6,13 @@ crash and never silent."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cityhub.connectors.formats.decoded import text
+import numpy as np
+import pyarrow as pa
+
+from cityhub.connectors.formats.decoded import NotColumnar, text
 from cityhub.declarations.connectors import ConnectorSpec
 
 _TYPES = {"string": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,),
@@ -71,6 +75,55 @@ def check_records(spec: ConnectorSpec, records: list[dict]) -> tuple[DriftFindin
                 if spec.drift.type_change == "quarantine":
                     reasons.setdefault(i, []).append(
                         f"schema_drift: field {k!r} is {_kind(v)} ({text(v)!r}) where {typ} is declared")
+    return found, reasons
+
+
+_ARROW = {"string": (pa.types.is_string, pa.types.is_timestamp),  # a date-like JSON string reads as a time
+          "number": (pa.types.is_integer, pa.types.is_floating), "integer": (pa.types.is_int64,),
+          "boolean": (pa.types.is_boolean,), "object": (pa.types.is_struct,), "array": (pa.types.is_list,)}
+
+
+def check_columns(spec: ConnectorSpec, table: pa.Table) -> tuple[DriftFindings, dict[int, list[str]]]:
+    """Drift in a typed Arrow table of records (``Decoded.typed``: an absent key is null),
+    as :func:`check_records` finds it in the same records as dicts. A type change (a
+    column whose type is not the declared one) or a new field the policy refuses names
+    the row and its value: :class:`NotColumnar`, for the dict path to say so."""
+    found, reasons = DriftFindings(), {}
+    declared, n = spec.fields, table.num_rows
+    if not declared or n == 0:
+        return found, reasons
+    for k in table.column_names:
+        if k not in declared and (present := n - table[k].null_count):
+            if spec.drift.new_field == "quarantine":
+                raise NotColumnar(f"new field {k!r}")
+            found.new_fields[k] += present
+    for k, typ in declared.items():
+        col = table[k] if k in table.column_names else None
+        missing = n if col is None else col.null_count
+        if col is not None and missing < n and typ in _ARROW and not any(ok(col.type) for ok in _ARROW[typ]):
+            raise NotColumnar(f"field {k!r} is {col.type} where {typ} is declared")
+        if not missing:
+            continue
+        found.missing_fields[k] += missing
+        if spec.drift.missing_field == "quarantine":
+            rows = range(n) if col is None else np.flatnonzero(col.is_null().to_numpy()).tolist()
+            for i in rows:
+                reasons.setdefault(i, []).append(f"schema_drift: field {k!r} is missing")
+    return found, reasons
+
+
+def check_record_chunks(spec: ConnectorSpec, chunks: Iterable[list[dict]]
+                        ) -> tuple[DriftFindings, dict[int, list[str]]]:
+    """:func:`check_records` over records given a chunk at a time (rows numbered across
+    the chunks), for a decoding that keeps no dict per record (``formats.json.stream``)."""
+    found, reasons, rows = DriftFindings(), {}, 0
+    if not spec.fields:
+        return found, reasons
+    for chunk in chunks:
+        f, r = check_records(spec, chunk)
+        found.add(f)
+        reasons.update((rows + i, why) for i, why in r.items())
+        rows += len(chunk)
     return found, reasons
 
 

@@ -12,8 +12,8 @@ from functools import lru_cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cityhub.connectors.drift import DriftFindings, check_header, check_records
-from cityhub.connectors.formats.decoded import Decoded, text
+from cityhub.connectors.drift import DriftFindings, check_columns, check_header, check_record_chunks, check_records
+from cityhub.connectors.formats.decoded import Decoded, NotColumnar, text
 from cityhub.connectors.spreadsheet import spoiled
 from cityhub.core.errors import DeclarationError
 from cityhub.declarations import Declarations
@@ -65,23 +65,9 @@ def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: da
     """The contract's text columns for every decoded record, with drift findings and the
     rows the drift policy refuses. A contract's ``as_of`` and ``observed_at`` fields take the
     unit's day and delivery time where the mapping gives none."""
-    recs = decoded.records
-    if isinstance(recs, pa.Table):
-        spans = decoded.spans or [(recs.column_names, 0, recs.num_rows)]
-        drift, reasons = check_header(spec, spans)
-    else:
-        drift, reasons = check_records(spec, recs)
     n = len(decoded)
-    if spec.function:
-        out = resolve(spec.function)(recs, spec)
-        if not isinstance(out, pa.Table):
-            out = pa.table({f: pa.array([text(r.get(f)) for r in out], pa.string()) for f in contract.field_names
-                            if any(f in r for r in out)}) if out else pa.table({})
-    elif isinstance(recs, pa.Table):
-        out = renamed(recs, spec)
-    else:
-        out = pa.table({f: pa.array([text(r.get(src)) for r in recs], pa.string())
-                        for f, src in spec.columns.items()})
+    done = _columnar(spec, contract, decoded) if decoded.typed else None
+    out, reasons, drift = done if done is not None else _from_records(spec, contract, decoded)
     for f, mapping in spec.values.items():
         if f in out.column_names:
             col = out[f].to_pylist()
@@ -97,6 +83,44 @@ def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: da
             out = _put(out, name, pa.array([value] * n, pa.string()))
     if out.num_columns == 0:
         out = pa.table({contract.field_names[0]: pa.nulls(n, pa.string())})
+    return out, reasons, drift
+
+
+def _columnar(spec: ConnectorSpec, contract: Contract, decoded: Decoded):
+    """Drift and mapping on a typed Arrow table of records (``Decoded.typed``), by a mapping
+    function marked ``formats.decoded.columnar``; None where that cannot be exact (then the
+    records become dicts, ``Decoded.untyped``, and take the dict path)."""
+    fn = resolve(spec.function) if spec.function else None
+    if not getattr(fn, "columnar", False):
+        return None
+    try:
+        drift, reasons = check_columns(spec, decoded.records)
+        out = fn(decoded.records, spec)
+    except NotColumnar:
+        return None
+    return out.select([f for f in contract.field_names if f in out.column_names]), reasons, drift
+
+
+def _from_records(spec: ConnectorSpec, contract: Contract, decoded: Decoded):
+    decoded.untyped()
+    recs = decoded.records
+    if decoded.chunks is not None:  # text streamed from dicts not kept: judged on them again, a chunk at a time
+        drift, reasons = check_record_chunks(spec, decoded.chunks())
+    elif isinstance(recs, pa.Table):
+        spans = decoded.spans or [(recs.column_names, 0, recs.num_rows)]
+        drift, reasons = check_header(spec, spans)
+    else:
+        drift, reasons = check_records(spec, recs)
+    if spec.function:
+        out = resolve(spec.function)(recs, spec)
+        if not isinstance(out, pa.Table):
+            out = pa.table({f: pa.array([text(r.get(f)) for r in out], pa.string()) for f in contract.field_names
+                            if any(f in r for r in out)}) if out else pa.table({})
+    elif isinstance(recs, pa.Table):
+        out = renamed(recs, spec)
+    else:
+        out = pa.table({f: pa.array([text(r.get(src)) for r in recs], pa.string())
+                        for f, src in spec.columns.items()})
     return out, reasons, drift
 
 

@@ -28,6 +28,10 @@ class Payload:
     data: bytes
     charset: str | None = None
     """The transport's declared charset, if any (HTTP Content-Type)."""
+    parsed: object = field(default=None, repr=False, compare=False)
+    """A format's parse of ``data``, begun as the page arrived, as ``(what, future)``: a large
+    GB/T 28181 fetch is parsed by worker processes while later pages are fetched, and the
+    decoder collects the parses (None: the decoder parses ``data`` itself)."""
 
 
 @dataclass(frozen=True)

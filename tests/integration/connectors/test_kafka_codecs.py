@@ -1,6 +1,7 @@
 """Compressed topics, as departments' producers write them: librdkafka (confluent-kafka)
 and kafka-python producers, each codec, through a real broker (tansu) into the lake,
-every event exactly once and as sent."""
+every event exactly once and as sent. The hub consumes with librdkafka; kafka-python
+reads the topic apart to prove its batches were stored compressed as asked."""
 from __future__ import annotations
 
 import uuid
@@ -10,7 +11,7 @@ from datetime import date, datetime
 import kafka.record.default_records as records
 import pytest
 from confluent_kafka import Producer
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from cityhub.connectors.sources.kafka import ensure_topic
 from cityhub.lake import Lake
@@ -41,9 +42,24 @@ def produce_kafka_python(bootstrap: str, topic: str, lines: list[tuple[bytes, by
         p.close()
 
 
+def stored_codecs(bootstrap: str, topic: str, n: int) -> None:
+    """Reads the whole topic with kafka-python (whose decompressors ``decoded`` counts)."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        c.assign([TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic))])
+        c.seek_to_beginning()
+        got = 0
+        while got < n:
+            polled = c.poll(timeout_ms=2000)
+            assert polled, f"kafka-python read {got} of {n} records"
+            got += sum(len(m) for m in polled.values())
+    finally:
+        c.close()
+
+
 @pytest.fixture
 def decoded(monkeypatch) -> Counter:
-    """Calls of each of the client's decompressors: proof the batches were compressed as asked."""
+    """Calls of each of kafka-python's decompressors: proof the batches were compressed as asked."""
     calls = Counter()
     for codec in CODECS[1:]:
         real = getattr(records, f"{codec}_decode")
@@ -71,4 +87,5 @@ def test_compressed_events_land_exactly(cfg, decl, kafka_broker, decoded, produc
                     "event_time": datetime.fromisoformat(e["event_time"]).replace(tzinfo=None)} for e in events),
                   key=lambda r: r["event_id"])
     assert got == sent
+    stored_codecs(kafka_broker, topic, len(events))
     assert set(decoded) == (set() if codec == "none" else {codec})

@@ -2,17 +2,22 @@
 
 Text formats (CSV, JSON lines, GB/T 28181 XML) decode to an Arrow table of text
 columns named as the source names them; JSON and FHIR decode to a list of records
-(dicts), whose value types are kept for schema-drift checks. What cannot be decoded
+(dicts), whose value types are kept for schema-drift checks; FHIR, where it can be
+exact, to an Arrow table of the resources' typed values (``Decoded.typed``). What cannot be decoded
 at all (a file in the wrong encoding, truncated JSON) becomes a ``Reject`` carrying
 the raw payload.
 """
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
 
 import orjson
 
 from cityhub.core.payloads import Payload
 from cityhub.connectors.formats import csv, fhir, gb28181, json, jsonl
 from cityhub.connectors.formats.decoded import Decoded
+from cityhub.connectors.parsing import acyclic
 from cityhub.declarations.connectors import ConnectorSpec
 
 
@@ -29,9 +34,9 @@ def decode(spec: ConnectorSpec, payloads: list[Payload], workers: int | None = N
         case "csv":
             return csv.decode(fmt, payloads)
         case "json":
-            return json.decode(fmt, payloads)
+            return json.decode(fmt, payloads, spec)  # a file drop's streamed: see formats.json
         case "fhir":
-            return fhir.decode(fmt, payloads)
+            return fhir.decode_columnar(fmt, payloads)  # the dict path where columnar cannot be exact
         case "jsonl":
             return jsonl.decode(source_fields(spec), payloads)
         case "gb28181":
@@ -48,6 +53,31 @@ class PageCounter:
         self.items_path = getattr(spec.format, "items", "")
         paging = getattr(spec.source, "paging", None)
         self.total_path = paging.total if paging is not None else None
+        self.workers = getattr(spec.format, "workers", None)
+        self.take = getattr(spec.format, "take", "")
+
+    def ahead(self, pages: Iterator[Payload], workers: int | None = None) -> Iterator[Payload]:
+        """The fetched pages, passed on as they arrive; a large GB/T 28181 fetch is parsed
+        meanwhile by the parser pool (``workers`` processes, as :func:`decode` would use)."""
+        if self.kind == "fhir":
+            return fhir.read_ahead(pages, self.workers or workers or os.cpu_count() or 1)
+        if self.kind != "gb28181":
+            return pages
+        return gb28181.parse_ahead(pages, gb28181.message_kind(self.take),
+                                   self.workers or workers or os.cpu_count() or 1)
+
+    def next_links(self, data: bytes) -> list[str]:
+        """A searchset page's ``next`` links (FHIR: read from its ``link`` alone where
+        pyarrow can); ValueError: the page is no JSON Bundle with links."""
+        links = fhir.next_links(data) if self.kind == "fhir" else None
+        if links is not None:
+            return links
+        try:
+            with acyclic():  # a page of resources is a tree: see connectors.parsing
+                doc = orjson.loads(data)
+            return [link.get("url") for link in doc.get("link", []) if link.get("relation") == "next"]
+        except (orjson.JSONDecodeError, AttributeError, TypeError) as e:
+            raise ValueError(f"not a JSON Bundle with links: {e}") from None
 
     def items(self, data: bytes) -> int | None:
         if self.kind == "gb28181":
@@ -55,7 +85,8 @@ class PageCounter:
             low = data.lower()  # element names in any case (ASCII only: multibyte text is untouched)
             return low.count(b"<item>") + low.count(b"<item ")
         try:
-            doc = orjson.loads(data)
+            with acyclic():  # a page of records is a tree: see connectors.parsing
+                doc = orjson.loads(data)
             if self.kind == "fhir":
                 return len(doc.get("entry", []))
             return len(json.at_path(doc, self.items_path))
@@ -71,7 +102,8 @@ class PageCounter:
         if not self.total_path:
             return None
         try:
-            return int(json.at_path(orjson.loads(data), self.total_path))
+            with acyclic():
+                return int(json.at_path(orjson.loads(data), self.total_path))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
 

@@ -4,7 +4,7 @@ from, their raw text, and what could not be read at all."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -22,12 +22,44 @@ class Decoded:
     """Field names a tabular payload declared (for drift)."""
     spans: list[tuple[list[str], int, int]] = field(default_factory=list)
     """(header, first row, rows) per tabular payload: files of one unit may differ."""
+    typed: bool = False
+    """``records`` is an Arrow table of the records' JSON values (structs, lists, typed
+    scalars; an absent key is null), not text columns: drift and a ``columnar`` mapping
+    read it as it is; anything else asks for dicts (:meth:`untyped`)."""
+    redecode: Callable[[], Decoded] | None = None
+    """For a typed decoding: the same payloads decoded to dicts."""
+    chunks: Callable[[], Iterator[list[dict]]] | None = None
+    """The records as dicts again, a chunk at a time, in row order: for the drift check,
+    where ``records`` is a table of text streamed without keeping a dict per record
+    (``formats.json.stream``)."""
 
     def __len__(self) -> int:
         return self.records.num_rows if isinstance(self.records, pa.Table) else len(self.records)
 
     def record_dicts(self) -> list[dict]:
+        if self.typed:
+            self.untyped()
         return self.records if isinstance(self.records, list) else self.records.to_pylist()
+
+    def untyped(self) -> None:
+        """Become the dict decoding of the same payloads (records, sources, raw text):
+        for what cannot be done columnar exactly. Rejects stay (they are the same)."""
+        if not self.typed:
+            return
+        d = self.redecode()
+        self.records, self.sources, self.raw, self.typed = d.records, d.sources, d.raw, False
+
+
+class NotColumnar(Exception):
+    """A columnar step (drift, a mapping) cannot give exactly what the dict path gives
+    for these records: the caller goes the dict path (``Decoded.untyped``)."""
+
+
+def columnar(fn: Callable) -> Callable:
+    """Marks a mapping function that takes a typed Arrow table of records as well as
+    dicts (and returns a table for it, or raises :class:`NotColumnar`)."""
+    fn.columnar = True
+    return fn
 
 
 class Lazy(Sequence):

@@ -17,17 +17,20 @@ from __future__ import annotations
 import os
 import re
 import weakref
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from multiprocessing import get_context
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
 
-from cityhub.core.payloads import Payload, Reject
 from cityhub.connectors.formats.decoded import Decoded, Lazy
+from cityhub.connectors.parsing import acyclic
+from cityhub.core.payloads import Payload, Reject
 
 # Item child -> contract field
 ITEM_FIELDS = {
@@ -90,10 +93,7 @@ def parse_page(data: bytes, charset_hint: str | None = None) -> CatalogPage:
     text = page_text(data, charset_hint)
     m = _DECL_ANY.match(text, 0, 400)
     body = text[m.end():] if m else text  # lxml takes no declaration on text it did not decode
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as e:
-        raise PageError("malformed_xml", f"not well-formed XML: {e}") from None
+    root = _tree(body)
     kind = root.tag.lower()
     if kind not in KINDS or (_text(root, "cmdtype") or "").strip().lower() != "catalog":
         raise PageError("not_catalog",
@@ -111,6 +111,21 @@ def parse_page(data: bytes, charset_hint: str | None = None) -> CatalogPage:
     )
 
 
+def _tree(body: str):
+    """The page's element tree. Handed to libxml2 as UTF-8, its own encoding (a str costs
+    a conversion: a third more parse time); should that fail, the text is parsed as it is,
+    so a page that is not well-formed is reported exactly as before."""
+    if not body.startswith("\ufeff"):
+        try:
+            return etree.fromstring(body.encode("utf-8"), _PARSER)
+        except (etree.XMLSyntaxError, UnicodeEncodeError):
+            pass
+    try:
+        return etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as e:
+        raise PageError("malformed_xml", f"not well-formed XML: {e}") from None
+
+
 def _child(el, lower_tag: str):
     """The first child whose name is ``lower_tag`` in any case."""
     return next((c for c in el if c.tag.lower() == lower_tag), None)
@@ -123,6 +138,12 @@ def _text(el, lower_tag: str) -> str | None:
 
 _POS = {t: i for i, tag in enumerate(ITEM_FIELDS) for t in (tag, tag.lower())}
 _INFO_POS = {t: len(ITEM_FIELDS) + i for i, tag in enumerate(INFO_FIELDS) for t in (tag, tag.lower())}
+_INFO, _OTHER = -1, -2
+# Item children the contract does not take, in the standard's spelling, and Info: found
+# in one look-up instead of two (the standard's spelling, then lower case)
+_LOOKUP = {**_POS, "Info": _INFO, **dict.fromkeys((
+    "Owner", "Block", "Parental", "SafetyWay", "RegisterWay", "CertNum", "Certifiable", "ErrCode",
+    "EndTime", "Secrecy", "IPAddress", "Port", "Password", "BusinessGroupID"), _OTHER)}
 
 
 def item_rows(page: CatalogPage) -> list[list[str | None]]:
@@ -130,19 +151,23 @@ def item_rows(page: CatalogPage) -> list[list[str | None]]:
     element is None, an empty one ""). Rows, not dicts: this is the hot loop of
     catalogue ingest."""
     width = len(COLUMNS)
-    pos, info_pos = _POS, _INFO_POS
+    pos, info_pos, lookup = _POS, _INFO_POS, _LOOKUP
     rows = []
     for item in page.items:
         row = [None] * width
         for child in item:
             tag = child.tag
-            j = pos.get(tag)  # the standard's spelling first: lower-casing every name cost a tenth of ingest
+            j = lookup.get(tag)  # the standard's spelling first: lower-casing every name cost a tenth of ingest
             if j is None:
                 tag = tag.lower()
                 j = pos.get(tag)
-            if j is not None:
+                if j is None and tag == "info":
+                    j = _INFO
+            if j is None or j == _OTHER:
+                continue
+            if j >= 0:
                 row[j] = child.text or ""  # sent empty is not the same as not sent (None)
-            elif tag == "info":
+            else:
                 for sub in child:
                     k = info_pos.get(sub.tag)
                     if k is None:
@@ -239,8 +264,15 @@ def _parse_pages(pages: list[tuple[int, str, bytes, str | None]], kind: str = "r
     item of the message ``kind`` (a Catalog ``response`` or ``notify``), so that one parse
     serves every connector that lands a delivery (devices and directory items alike).
     Runs in a worker process for large fetches, and Arrow is what crosses the process
-    boundary cheaply. Also each read page's SumNum and item count."""
-    rows, pis, iis, platform_ids, sns, errors, tallies = [], [], [], [], [], [], []
+    boundary cheaply. Also each read page's SumNum and item count. The cycle collector
+    pauses meanwhile: rows are acyclic, and its passes over a forked worker's inherited
+    heap cost more than the parse (see ``connectors.parsing``)."""
+    with acyclic():
+        return _parse_pages_acyclic(pages, kind)
+
+
+def _parse_pages_acyclic(pages: list[tuple[int, str, bytes, str | None]], kind: str):
+    rows, errors, tallies, read = [], [], [], []
     for pi, source, data, charset in pages:
         try:
             page = parse_page(data, charset)
@@ -251,19 +283,24 @@ def _parse_pages(pages: list[tuple[int, str, bytes, str | None]], kind: str = "r
             errors.append((pi, f"wrong_message: expected a Catalog <{kind.title()}>, got <{page.kind.title()}>"))
             continue
         tallies.append((pi, page.sum_num, len(page.items)))
-        for ii, row in enumerate(item_rows(page)):
-            rows.append(row)
-            pis.append(pi)
-            iis.append(ii)
-            platform_ids.append(page.platform_id)
-            sns.append(page.sn)
+        page_rows = item_rows(page)
+        rows += page_rows
+        read.append((pi, len(page_rows), page.platform_id, page.sn))
         del page
     cols = list(zip(*rows)) if rows else [()] * len(COLUMNS)
+    counts = np.array([n for _, n, _, _ in read], np.int64)
+    which = np.repeat(np.arange(len(read)), counts)  # each row's position in ``read``
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    per_page = {name: pa.array([r[k] for r in read], t) for name, k, t in
+                (("platform_id", 2, pa.string()), ("sn", 3, pa.string()), ("__pi", 0, pa.int32()))}
+    ids, events = cols[_ID], cols[_EVENT]
     table = pa.table({**{c: pa.array(v, pa.string()) for c, v in zip(COLUMNS, cols)},
-                      "platform_id": pa.array(platform_ids, pa.string()), "sn": pa.array(sns, pa.string()),
-                      "__pi": pa.array(pis, pa.int32()), "__ii": pa.array(iis, pa.int32()),
-                      "__directory": pa.array([is_directory(r[_ID]) for r in rows], pa.bool_()),
-                      "__status_event": pa.array([is_status_event(r[_EVENT]) for r in rows], pa.bool_())})
+                      "platform_id": per_page["platform_id"].take(which), "sn": per_page["sn"].take(which),
+                      "__pi": per_page["__pi"].take(which),
+                      "__ii": pa.array((np.arange(len(rows)) - starts).astype(np.int32)),
+                      "__directory": pa.array(list(map(is_directory, ids)), pa.bool_()),
+                      "__status_event": pa.array([e is not None and is_status_event(e) for e in events],
+                                                 pa.bool_())})
     return table, errors, tallies
 
 
@@ -302,19 +339,68 @@ def parser_pool(workers: int):
 _POOL = None
 
 
+def message_kind(items: str) -> str:
+    """The message a connector taking ``items`` reads: a Catalog ``notify`` (changes) or ``response``."""
+    return "notify" if items in ("changes", "status_events") else "response"
+
+
+def parse_ahead(pages: Iterable[Payload], kind: str, workers: int) -> Iterator[Payload]:
+    """Pass fetched pages on as they arrive; when the first page announces a large fetch
+    (SumNum of at least ``PARALLEL_MIN_PAGES`` pages of its size) each page is handed to
+    the parser pool at once, so parsing overlaps fetching, and :func:`decode` collects
+    the parses (``Payload.parsed``). The pool starts on the first page, before a
+    paginator starts its fetch threads (a fork copies only the forking thread)."""
+    pool = None
+    for n, p in enumerate(pages):
+        if n == 0 and workers > 1:
+            try:
+                first = parse_page(p.data, p.charset)
+            except PageError:
+                first = None
+            if first is not None and first.items and first.sum_num \
+                    and -(-first.sum_num // len(first.items)) >= PARALLEL_MIN_PAGES:
+                pool = parser_pool(workers)
+            del first
+        if pool is not None:
+            p.parsed = (f"gb28181:{kind}", pool.submit(_parse_pages, [(0, p.name, p.data, p.charset)], kind))
+        yield p
+
+
+def _renumbered(part, pi: int):
+    """A page parsed on its own (as page 0) as page ``pi`` of its delivery."""
+    table, errors, tallies = part
+    col = table.schema.get_field_index("__pi")
+    table = table.set_column(col, "__pi", pa.array(np.full(table.num_rows, pi, np.int32)))
+    return table, [(pi, e) for _, e in errors], [(pi, s, n) for _, s, n in tallies]
+
+
 def _parsed(payloads: list[Payload], kind: str, workers: int):
     hit = _LAST.get(payloads, kind)
     if hit is not None:
         return hit
-    numbered = [(pi, p.name, p.data, p.charset) for pi, p in enumerate(payloads)]
-    if workers <= 1 or len(numbered) < PARALLEL_MIN_PAGES:
-        result = _parse_pages(numbered, kind)
-    else:
-        size = -(-len(numbered) // (workers * 4))
+    key = f"gb28181:{kind}"
+    ahead = {pi: p.parsed[1] for pi, p in enumerate(payloads)
+             if isinstance(p.parsed, tuple) and p.parsed[0] == key}
+    numbered = [(pi, p.name, p.data, p.charset) for pi, p in enumerate(payloads) if pi not in ahead]
+    parts = []
+    if numbered and (workers <= 1 or len(numbered) < PARALLEL_MIN_PAGES):
+        parts.append(_parse_pages(numbered, kind))
+    elif numbered:
+        size = -(-len(numbered) // (workers * 16))  # small chunks: no worker idles long at the end
         chunks = [numbered[i:i + size] for i in range(0, len(numbered), size)]
         # map keeps the chunks' order
-        parts = list(parser_pool(workers).map(partial(_parse_pages, kind=kind), chunks))
-        result = (pa.concat_tables([t for t, _, _ in parts]), sorted(e for _, errs, _ in parts for e in errs),
+        parts += parser_pool(workers).map(partial(_parse_pages, kind=kind), chunks)
+    parts += [_renumbered(f.result(), pi) for pi, f in ahead.items()]
+    if len(parts) == 1:
+        result = parts[0]
+    else:
+        # one chunk per column, not one per part: a page parsed ahead is a part of its own,
+        # and compute over hundreds of small chunks (take, filter) costs more downstream
+        table = pa.concat_tables([t for t, _, _ in parts]).combine_chunks()
+        pis = table["__pi"].to_numpy()
+        if len(pis) and (np.diff(pis) < 0).any():  # pages parsed ahead and here: back in page order
+            table = table.take(pc.sort_indices(table, [("__pi", "ascending"), ("__ii", "ascending")]))
+        result = (table, sorted(e for _, errs, _ in parts for e in errs),
                   sorted(t for _, _, ts in parts for t in ts))
     _LAST.put(payloads, kind, result)
     return result
@@ -328,7 +414,7 @@ def decode(payloads: list[Payload], workers: int | None = None, items: str = "de
     so is a delivery whose pages, all read, hold fewer items than its SumNum announces: a
     partial catalogue must not become the catalogue of its day (the hub counts the newest
     delivered one), so it is kept in quarantine with the shortfall as its reason."""
-    kind = "notify" if items in ("changes", "status_events") else "response"
+    kind = message_kind(items)
     table, errors, tallies = _parsed(payloads, kind, workers or os.cpu_count() or 1)
     keep = {"devices": pc.invert(table["__directory"]), "directory": table["__directory"],
             "status_events": table["__status_event"]}.get(items)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import io
 import json
+from bisect import bisect_right
+from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
 
+from cityhub.connectors.formats.decoded import Decoded, Lazy, text
 from cityhub.core.payloads import Payload, Reject
-from cityhub.connectors.formats.decoded import Decoded, text
 
 
 def decode_lines(lines: list[bytes], sources: list[str], fields: list[str]) -> Decoded:
@@ -52,12 +55,74 @@ def decode_lines(lines: list[bytes], sources: list[str], fields: list[str]) -> D
                    raw=lambda i: kept_lines[i].decode("utf-8", "replace"), rejects=rejects)
 
 
+FILE_CHUNK = 8192
+"""Lines of a file decoded at a time: a bad line sends only its chunk line by line (a
+dict per line), and only the chunk's lines are copies at once."""
+
+
+def _lines(data: bytes) -> tuple[int, Callable[[int], bytes]]:
+    """(how many lines, line k) as ``bytes.splitlines`` cuts them (up to white space at
+    their ends, which ``decode_lines`` strips), without a copy of each line: where lines end
+    in LF or CRLF, by where each starts (8 bytes a line)."""
+    if data.count(b"\r") != data.count(b"\r\n"):  # a lone CR ends a line too: splitlines itself
+        lines = data.splitlines()
+        return len(lines), lines.__getitem__
+    octets, found = np.frombuffer(data, np.uint8), [np.zeros(1, np.int64)]
+    for i in range(0, len(octets), 1 << 24):
+        found.append(np.flatnonzero(octets[i:i + (1 << 24)] == 0x0A) + (i + 1))
+    starts = np.concatenate(found)
+    if starts[-1] == len(data):  # after a final line break there is no line
+        starts = starts[:-1]
+    ends = np.append(starts[1:] - 1, len(data))
+
+    def line(k: int) -> bytes:
+        return data[int(starts[k]):int(ends[k])]
+    return len(starts), line
+
+
 def decode(fields: list[str], payloads: list[Payload]) -> Decoded:
-    """Every non-blank line of every payload."""
-    lines, sources = [], []
+    """Every non-blank line of every payload, ``FILE_CHUNK`` lines at a time (as one
+    ``decode_lines`` would: a line is decoded alone when it is bad, with Arrow's reader
+    when not). A row's source and raw text are made when asked, from the payload."""
+    tables, rejects, parts, rows = [], [], [], 0
     for p in payloads:
-        for i, line in enumerate(p.data.splitlines()):
-            if line.strip():
-                lines.append(line)
-                sources.append(f"{p.name}:{i + 1}")
-    return decode_lines(lines, sources, fields)
+        count, line = _lines(p.data)
+        for a in range(0, count, FILE_CHUNK):
+            b, lines, kept = min(a + FILE_CHUNK, count), [], []
+            for k in range(a, b):
+                if (v := line(k)).strip():
+                    lines.append(v)
+                    kept.append(k)
+            numbers = range(a, b) if len(kept) == b - a else np.array(kept, np.int64)  # (no list of ints kept)
+            d = decode_lines(lines, Lazy(lambda i, name=p.name, numbers=numbers: f"{name}:{numbers[i] + 1}",
+                                         len(numbers)), fields)
+            del lines
+            rejects.extend(d.rejects)
+            tables.append(d.records)
+            if d.rejects:  # the rows are the lines not refused (a refusal names its line)
+                refused = {r.source for r in d.rejects}
+                numbers = np.array([k for k in kept if f"{p.name}:{k + 1}" not in refused], np.int64)
+            del kept
+            if len(d) == len(numbers):  # row j is line numbers[j]: its source and raw text rebuilt when asked
+                parts.append((rows, p.name, numbers, line))
+            elif len(d):
+                parts.append((rows, None, d, None))
+            rows += len(d)
+    firsts = [first for first, *_ in parts]
+
+    def where(i: int):
+        first, name, numbers, line = parts[bisect_right(firsts, i) - 1]
+        return name, numbers, line, i - first
+
+    def source(i: int) -> str:
+        name, numbers, _, j = where(i)
+        return numbers.sources[j] if name is None else f"{name}:{numbers[j] + 1}"
+
+    def raw(i: int) -> str:
+        name, numbers, line, j = where(i)
+        return numbers.raw(j) if name is None else line(numbers[j]).strip().decode("utf-8", "replace")
+
+    if not tables:  # no line at all: as decode_lines gives it
+        return decode_lines([], [], fields)
+    records = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return Decoded(records=records, sources=Lazy(source, rows), raw=raw, rejects=rejects)

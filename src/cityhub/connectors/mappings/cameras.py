@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 import re
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cityhub.connectors.formats.gb28181 import directory_kind
 from cityhub.connectors.mapping import renamed
@@ -31,23 +33,40 @@ def catalog(t: pa.Table, spec) -> pa.Table:
     province or city (2 or 4 digits) says less than the DeviceID, whose centre code then
     gives it. Status is compared in upper case (vendors send ``on``, ``Online``: the
     declared value mapping then says what each means). A coordinate of ``0``, ``null``
-    or nothing means the platform does not know it: null, with a warning, not a fault."""
-    device, region = t["device_id"].to_pylist(), _regions(t)
-    status = [v.strip().upper() if v is not None else None for v in t["status"].to_pylist()]
-    out = t.set_column(t.column_names.index("status"), "status", pa.array(status, pa.string()))
-    unknown = set()
+    or nothing means the platform does not know it: null, with a warning, not a fault.
+    In Arrow compute: a catalogue is 100k items."""
+    out = t.set_column(t.column_names.index("status"), "status", pc.utf8_upper(pc.utf8_trim_whitespace(t["status"])))
+    unknown = np.zeros(t.num_rows, dtype=bool)
     for f in ("longitude", "latitude"):
-        values = [_coordinate(v) for v in out[f].to_pylist()]
-        unknown |= {i for i, (v, raw) in enumerate(zip(values, out[f].to_pylist())) if v is None and raw is not None}
-        out = out.set_column(out.column_names.index(f), f, pa.array(values, pa.string()))
-    if unknown:
-        ids = [device[i] for i in sorted(unknown)]
+        values = _coordinates(out[f])
+        unknown |= (pc.is_null(values).to_numpy(zero_copy_only=False)
+                    & pc.is_valid(out[f]).to_numpy(zero_copy_only=False))
+        out = out.set_column(out.column_names.index(f), f, values)
+    if unknown.any():
+        ids = t["device_id"].take(pa.array(np.flatnonzero(unknown)[:10])).to_pylist()
         log.warning("%s: %d devices without known coordinates (0, null or empty), landed with none: %s",
-                    spec.name, len(ids), ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else ""))
-    return out.append_column("region", pa.array(region, pa.string()))
+                    spec.name, int(unknown.sum()), ", ".join(map(str, ids)) + (" ..." if unknown.sum() > 10 else ""))
+    return out.append_column("region", _regions(t))
 
 
 _UNKNOWN = {"", "null", "none", "nan"}
+_PLAIN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$"
+"""A coordinate as platforms write it: decided in Arrow; anything else by ``_coordinate``."""
+
+
+def _coordinates(col: pa.ChunkedArray) -> pa.Array:
+    """Each coordinate trimmed, or null where it is unknown (``_coordinate``'s rule)."""
+    s = pc.utf8_trim_whitespace(col).combine_chunks()
+    plain = pc.fill_null(pc.match_substring_regex(s, _PLAIN), False)
+    zero = pc.equal(pc.cast(pc.if_else(plain, s, "1"), pa.float64()), 0)
+    out = pc.if_else(zero, pa.scalar(None, pa.string()), s)
+    odd = np.flatnonzero(~plain.to_numpy(zero_copy_only=False) & pc.is_valid(s).to_numpy(zero_copy_only=False))
+    if len(odd):  # "null", "NaN", "1e3", text: the per-value rule, for these few
+        fixed = [_coordinate(v) for v in s.take(pa.array(odd)).to_pylist()]
+        mask = np.zeros(len(s), dtype=bool)
+        mask[odd] = True
+        out = pc.replace_with_mask(out, pa.array(mask), pa.array(fixed, pa.string()))
+    return out
 
 
 def _coordinate(v: str | None) -> str | None:
@@ -74,7 +93,7 @@ def changes(t: pa.Table, spec) -> pa.Table:
     upper = [pa.array([v.strip().upper() if v is not None else None for v in t[f].to_pylist()], pa.string())
              for f in ("event", "status")]
     return pa.table({"sn": t["sn"], "device_id": t["device_id"], "event": upper[0], "name": t["name"],
-                     "civil_code": t["civil_code"], "region": pa.array(_regions(t), pa.string()),
+                     "civil_code": t["civil_code"], "region": _regions(t),
                      "status": upper[1], "platform_id": t["platform_id"]})
 
 
@@ -89,17 +108,19 @@ def notify_status(t: pa.Table, spec) -> pa.Table:
     taken = now_cst().isoformat(sep=" ")
     return pa.table({
         "event_id": pa.array(ids, pa.string()), "device_id": t["device_id"],
-        "region": pa.array(_regions(t), pa.string()),
+        "region": _regions(t),
         "status": pa.array(["ON" if e == "ON" else "OFF" for e in events], pa.string()),
         "event_time": pa.array([taken] * t.num_rows, pa.string()),
         "received_at": pa.array([taken] * t.num_rows, pa.string()),
     })
 
 
-def _regions(t: pa.Table) -> list[str | None]:
+def _regions(t: pa.Table) -> pa.Array:
     """CivilCode's first six digits, else (a province's or city's code, or none) the DeviceID's."""
-    return [c[:6] if len(c) >= 6 else (d or "").strip()[:6] or None
-            for c, d in zip(((c or "").strip() for c in t["civil_code"].to_pylist()), t["device_id"].to_pylist())]
+    civil = pc.fill_null(pc.utf8_trim_whitespace(t["civil_code"]), "")
+    device = pc.utf8_slice_codeunits(pc.fill_null(pc.utf8_trim_whitespace(t["device_id"]), ""), 0, 6)
+    region = pc.if_else(pc.greater_equal(pc.utf8_length(civil), 6), pc.utf8_slice_codeunits(civil, 0, 6), device)
+    return pc.if_else(pc.equal(region, ""), pa.scalar(None, pa.string()), region)
 
 
 def status(t: pa.Table, spec) -> pa.Table:

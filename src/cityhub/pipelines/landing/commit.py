@@ -276,9 +276,13 @@ def _versions_in_batch(batch: Batch[Contract], table: pa.Table, keys: list[str],
     compared = [f for f in c.field_names if f not in unique and f not in DELIVERY_FIELDS]
     superseding: set[int] = set()
     label = "+".join(unique)
+    # every repeated row's content in one take per column (a take per key was most of a
+    # big delivery's de-duplication)
+    involved = sorted(pos for members in repeated.values() for pos in members)
+    cols = [table[f].take(pa.array(involved, pa.int64())).to_pylist() for f in compared] if involved else []
+    contents = {pos: tuple(col[i] for col in cols) for i, pos in enumerate(involved)}
     for k, members in repeated.items():
-        cols = [table[f].take(pa.array(members, pa.int64())).to_pylist() for f in compared]
-        content = {pos: tuple(col[i] for col in cols) for i, pos in enumerate(members)}
+        content = {pos: contents[pos] for pos in members}
         if len(set(content.values())) == 1:
             stands = members[0]
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,17 +58,24 @@ def stage(contract: Contract, text: pa.Table) -> Staged:
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'Asia/Shanghai'")
-            src = text.select([f.name for f in typed_fields]).append_column(
-                "__pos", pa.array(range(n), pa.int64()))
+            con.execute("SET preserve_insertion_order = true")  # row i stays row i (the default, relied on)
+            src = text.select([f.name for f in typed_fields])
             con.register("t", src)
-            selects = ", ".join(f'{_expr(f.name, f.type)} AS "{f.name}"' for f in typed_fields)
-            casted = con.sql(f"SELECT {selects} FROM t ORDER BY __pos").to_arrow_table()
+            # one pass: each value cast, beside whether text was there (a value that was
+            # there and did not cast is a reason on its row)
+            inner = ", ".join(f'{_expr(f.name, f.type)} AS "{f.name}", NULLIF(TRIM("{f.name}"), \'\') IS NOT NULL '
+                              f'AS "__had_{f.name}"' for f in typed_fields)
+            outer = ", ".join(f'"{f.name}", "__had_{f.name}" AND "{f.name}" IS NULL AS "__bad_{f.name}"'
+                              for f in typed_fields)
+            casted = con.sql(f"SELECT {outer} FROM (SELECT {inner} FROM t)").to_arrow_table()
             for f in typed_fields:
                 columns[f.name] = casted[f.name]
-                bad = f'NULLIF(TRIM("{f.name}"), \'\') IS NOT NULL AND ({_expr(f.name, f.type)}) IS NULL'
-                for pos, value in con.execute(f'SELECT __pos, "{f.name}" FROM t WHERE {bad}').fetchall():
-                    reasons.setdefault(int(pos), []).append(
-                        f"bad_{f.name}: {f.name} is not a valid {f.type}: {value!r}")
+                bad = np.flatnonzero(casted[f"__bad_{f.name}"].to_numpy(zero_copy_only=False))
+                if len(bad):
+                    values = src[f.name].take(pa.array(bad, pa.int64())).to_pylist()
+                    for pos, value in zip(bad.tolist(), values):
+                        reasons.setdefault(pos, []).append(
+                            f"bad_{f.name}: {f.name} is not a valid {f.type}: {value!r}")
         finally:
             con.close()
     arrays = []

@@ -4,8 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
-from cityhub.connectors.formats.gb28181 import PageError, decode, is_directory, item_values, page_text, parse_page
+from cityhub.connectors.formats.gb28181 import (
+    _PARSER,
+    PARALLEL_MIN_PAGES,
+    PageError,
+    decode,
+    is_directory,
+    item_values,
+    page_text,
+    parse_ahead,
+    parse_page,
+)
 from cityhub.core.payloads import Payload
 
 ITEM = ("<Item><DeviceID>37142500001310000001</DeviceID><Name>齐河县人民医院东门</Name>"
@@ -149,3 +160,60 @@ def test_a_large_fetch_parsed_in_worker_processes_is_judged_whole_against_its_su
     d = decode(short, workers=2)
     assert len(d) == 0 and len(d.rejects) == n
     assert {r.reason for r in d.rejects} == {f"incomplete_delivery: {n} of the {n + 1} items its SumNum announces"}
+
+
+# -- a large HTTP fetch is parsed while it is fetched (parse_ahead) --------------------
+
+def varied_fetch(n: int) -> list[bytes]:
+    """``n`` pages announcing ``n`` items each of one (a large fetch), with variants that
+    take the slow paths: a lower-case item, an empty and a missing field, a page that is
+    not well-formed, a directory item."""
+    pages = [page("UTF-8", items=1, sum_num=n) for _ in range(n)]
+    pages[3] = pages[3].replace(b"<Item>", b"<item>").replace(b"</Item>", b"</item>")
+    pages[5] = pages[5].replace(b"<Status>ON</Status>", b"<Status></Status>").replace(b"<Longitude>116.75</Longitude>", b"")
+    pages[7] = pages[7][:-30]
+    pages[9] = pages[9].replace(b"37142500001310000001", b"371425")
+    return pages
+
+
+def same_decoding(a, b) -> None:
+    assert a.records.equals(b.records)
+    assert list(a.sources) == list(b.sources)
+    assert [a.raw(i) for i in range(len(a))] == [b.raw(i) for i in range(len(b))]
+    assert a.rejects == b.rejects
+
+
+@pytest.mark.parametrize("items", ["devices", "directory"])
+def test_pages_parsed_as_they_arrive_decode_as_a_fetch_parsed_at_once(items):
+    n = PARALLEL_MIN_PAGES
+    data = varied_fetch(n)
+    at_once = decode([Payload(f"p{i}", d) for i, d in enumerate(data)], workers=1, items=items)
+    fetched = list(parse_ahead((Payload(f"p{i}", d) for i, d in enumerate(data)), "response", workers=2))
+    assert all(p.parsed is not None for p in fetched)  # every page went to the pool as it arrived
+    same_decoding(decode(fetched, workers=2, items=items), at_once)
+    # some pages parsed ahead, the others by decode itself: still in page order
+    mixed = [Payload(f"p{i}", d) for i, d in enumerate(data)]
+    list(parse_ahead(mixed[::3], "response", workers=2))
+    assert [p.parsed is not None for p in mixed[:4]] == [True, False, False, True]
+    same_decoding(decode(mixed, workers=2, items=items), at_once)
+
+
+def test_a_small_fetch_or_one_process_is_not_parsed_ahead():
+    small = list(parse_ahead([Payload("p0", page("UTF-8", items=1, sum_num=3))], "response", workers=2))
+    assert small[0].parsed is None  # decode parses it, in this process
+    single = list(parse_ahead([Payload(f"p{i}", d) for i, d in enumerate(varied_fetch(PARALLEL_MIN_PAGES))],
+                              "response", workers=1))
+    assert all(p.parsed is None for p in single)
+    # a notification delivery is parsed ahead as notifications, never mistaken for a response
+    notify = list(parse_ahead([Payload("p0", page("UTF-8", items=1, sum_num=PARALLEL_MIN_PAGES))], "notify", 2))
+    assert decode(notify, workers=2, items="changes").rejects[0].reason.startswith("wrong_message:")
+
+
+def test_a_page_that_is_not_well_formed_is_reported_as_lxml_reads_its_text():
+    data = page("GB18030")[:-12]
+    body = page_text(data).split("?>", 1)[1]
+    with pytest.raises(etree.XMLSyntaxError) as direct:
+        etree.fromstring(body, _PARSER)
+    with pytest.raises(PageError) as e:
+        parse_page(data)
+    assert e.value.message == f"not well-formed XML: {direct.value}"
