@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import confluent_kafka
@@ -69,37 +70,44 @@ def publish(evs: list[dict], bootstrap: str, topic: str, codec: str) -> None:
         p.close()
 
 
+def _rate(poll: Callable[[], int], n: int) -> float:
+    """Messages/s: ``poll`` (messages taken per call) called until ``n`` are taken."""
+    got, t = 0, time.perf_counter()
+    while got < n:
+        got += poll()
+    return got / (time.perf_counter() - t)
+
+
 def librdkafka_rate(bootstrap: str, topic: str, n: int, max_records: int) -> float:
     """Messages/s a bare confluent_kafka.Consumer fetches, decompresses and hands over
     (the hub's librdkafka settings, no end-of-partition events)."""
     c = confluent_kafka.Consumer({**consumer_config(bootstrap, f"bench-raw-{uuid.uuid4().hex[:6]}"),
                                   "enable.partition.eof": False})
+
+    def poll() -> int:
+        msgs = c.consume(num_messages=max_records, timeout=0.05)
+        if any(m.error() is not None for m in msgs):
+            raise SystemExit(f"librdkafka: {next(m.error() for m in msgs if m.error() is not None)}")
+        return len(msgs)
+
     try:
         parts = sorted(c.list_topics(topic, timeout=10).topics[topic].partitions)
-        got, t = 0, time.perf_counter()
         c.assign([confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING) for p in parts])
-        while got < n:
-            msgs = c.consume(num_messages=max_records, timeout=0.05)
-            if any(m.error() is not None for m in msgs):
-                raise SystemExit(f"librdkafka: {next(m.error() for m in msgs if m.error() is not None)}")
-            got += len(msgs)
-        return got / (time.perf_counter() - t)
+        return _rate(poll, n)
     finally:
         c.close()
 
 
 def raw_rate(bootstrap: str, topic: str, n: int, max_records: int) -> float:
     """Messages/s a bare kafka-python consumer fetches and decompresses (the hub's fetch settings)."""
+    hub = consumer_config(bootstrap, "unused")
     c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=max_records,
-                      fetch_max_bytes=64 << 20, max_partition_fetch_bytes=32 << 20, fetch_max_wait_ms=200,
-                      isolation_level="read_committed")
+                      fetch_max_bytes=hub["fetch.max.bytes"], max_partition_fetch_bytes=hub["max.partition.fetch.bytes"],
+                      fetch_max_wait_ms=hub["fetch.wait.max.ms"], isolation_level="read_committed")
     try:
         c.assign([TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic))])
         c.seek_to_beginning()
-        got, t = 0, time.perf_counter()
-        while got < n:
-            got += sum(len(m) for m in c.poll(timeout_ms=500, max_records=max_records).values())
-        return got / (time.perf_counter() - t)
+        return _rate(lambda: sum(len(m) for m in c.poll(timeout_ms=500, max_records=max_records).values()), n)
     finally:
         c.close()
 

@@ -22,8 +22,7 @@ from cityhub.declarations import load
 from cityhub.lake import Lake
 from cityhub.pipelines.hub_metrics import HubCollector
 from cityhub.pipelines.ingest import runs
-from tests.conftest import free_port, serving
-from tests.e2e.test_serve import _workers
+from tests.e2e.workers import served_by_workers
 from tests.integration.pipelines.test_corrected_deliveries import (
     REGISTRY,
     camera,
@@ -82,19 +81,14 @@ def _unchunk(body: bytes) -> bytes:
 
 
 def test_every_worker_reports_the_whole_hubs_counts_and_the_run_records(hub_home):
-    port = free_port()
     env = {**os.environ, "CITYHUB_HOME": str(hub_home)}
-    with serving([sys.executable, "-m", "cityhub.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
-                  "--workers", "2"], port, env=env) as proc:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base)
-        workers = _workers(proc.pid)
-        assert len(workers) == 2
+    with served_by_workers(hub_home) as served:
+        port, base, workers = served.port, served.base, served.workers
         files = hub_home / "metrics"
         assert stat.S_IMODE(files.stat().st_mode) == 0o700
 
         def healthz_count():
-            return {pid: m.get(HEALTHZ) for pid, m in _scrape_from_each(_workers(proc.pid), port).items()}
+            return {pid: m.get(HEALTHZ) for pid, m in _scrape_from_each(served.live_workers(), port).items()}
 
         # probes wait_ready gave up on while the workers started are answered late: wait for quiet
         before, deadline = healthz_count(), time.monotonic() + 30
@@ -119,7 +113,7 @@ def test_every_worker_reports_the_whole_hubs_counts_and_the_run_records(hub_home
         # a worker killed: its counts stay in the hub's total, the one started instead adds to them
         os.kill(workers[0].pid, signal.SIGKILL)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len([w for w in _workers(proc.pid) if w.pid != workers[0].pid]) < 2:
+        while time.monotonic() < deadline and len([w for w in served.live_workers() if w.pid != workers[0].pid]) < 2:
             time.sleep(0.2)
         wait_ready(base, probes=4)
         now = healthz_count()
@@ -135,7 +129,7 @@ def test_every_worker_reports_the_whole_hubs_counts_and_the_run_records(hub_home
         records = runs.recent(cfg, REGISTRY)
         assert records and sum(x["landed"] for x in records) == 2
         time.sleep(HubCollector(lake).ttl_s + 0.2)  # the workers' cached reads of the hub lapse
-        for pid, m in _scrape_from_each(_workers(proc.pid), port).items():
+        for pid, m in _scrape_from_each(served.live_workers(), port).items():
             for metric in ("landed", "quarantined", "received", "corrected"):
                 key = (f"cityhub_connector_rows_{metric}_total", (("connector", REGISTRY),))
                 assert m.get(key) == sum(x[metric] for x in records), (pid, metric)

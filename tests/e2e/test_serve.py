@@ -14,29 +14,13 @@ import psutil
 from cityhub.access.catalogue import TTL_S
 from cityhub.api.serve import wait_ready
 from tests.conftest import free_port, serving
+from tests.e2e.workers import served_by_workers
 from tests.support import auth, token
 
 
-def _workers(pid: int) -> list[psutil.Process]:
-    out = []
-    for p in psutil.Process(pid).children():
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline()):
-                out.append(p)
-        except psutil.Error:  # gone, or a zombie not yet reaped
-            pass
-    return out
-
-
 def test_connections_spread_over_workers_and_a_dead_worker_comes_back(hub_home):
-    port = free_port()
-    env = {**os.environ, "CITYHUB_HOME": str(hub_home)}
-    with serving([sys.executable, "-m", "cityhub.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
-                  "--workers", "2"], port, env=env) as proc:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base)
-        workers = _workers(proc.pid)
-        assert len(workers) == 2
+    with served_by_workers(hub_home) as served:
+        base, workers = served.base, served.workers
 
         clients = [httpx.Client(base_url=base) for _ in range(24)]  # keep-alive connections
         try:
@@ -52,7 +36,7 @@ def test_connections_spread_over_workers_and_a_dead_worker_comes_back(hub_home):
         os.kill(workers[0].pid, signal.SIGKILL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            alive = [w for w in _workers(proc.pid) if w.pid != workers[0].pid]
+            alive = [w for w in served.live_workers() if w.pid != workers[0].pid]
             if len(alive) == 2:
                 break
             time.sleep(0.2)

@@ -57,14 +57,15 @@ class PageCounter:
         self.take = getattr(spec.format, "take", "")
 
     def ahead(self, pages: Iterator[Payload], workers: int | None = None) -> Iterator[Payload]:
-        """The fetched pages, passed on as they arrive; a large GB/T 28181 fetch is parsed
-        meanwhile by the parser pool (``workers`` processes, as :func:`decode` would use)."""
+        """The fetched pages, passed on as they arrive; meanwhile a large GB/T 28181 fetch
+        is parsed by the parser pool, FHIR pages read by threads (``workers`` of them, as
+        :func:`decode` would use)."""
+        n = self.workers or workers or os.cpu_count() or 1
         if self.kind == "fhir":
-            return fhir.read_ahead(pages, self.workers or workers or os.cpu_count() or 1)
-        if self.kind != "gb28181":
-            return pages
-        return gb28181.parse_ahead(pages, gb28181.message_kind(self.take),
-                                   self.workers or workers or os.cpu_count() or 1)
+            return fhir.read_ahead(pages, n)
+        if self.kind == "gb28181":
+            return gb28181.parse_ahead(pages, gb28181.message_kind(self.take), n)
+        return pages
 
     def next_links(self, data: bytes) -> list[str]:
         """A searchset page's ``next`` links (FHIR: read from its ``link`` alone where

@@ -22,16 +22,19 @@ class Decoded:
     """Field names a tabular payload declared (for drift)."""
     spans: list[tuple[list[str], int, int]] = field(default_factory=list)
     """(header, first row, rows) per tabular payload: files of one unit may differ."""
-    typed: bool = False
-    """``records`` is an Arrow table of the records' JSON values (structs, lists, typed
-    scalars; an absent key is null), not text columns: drift and a ``columnar`` mapping
-    read it as it is; anything else asks for dicts (:meth:`untyped`)."""
     redecode: Callable[[], Decoded] | None = None
-    """For a typed decoding: the same payloads decoded to dicts."""
+    """For a typed decoding (:attr:`typed`): the same payloads decoded to dicts."""
     chunks: Callable[[], Iterator[list[dict]]] | None = None
     """The records as dicts again, a chunk at a time, in row order: for the drift check,
     where ``records`` is a table of text streamed without keeping a dict per record
     (``formats.json.stream``)."""
+
+    @property
+    def typed(self) -> bool:
+        """``records`` is an Arrow table of the records' JSON values (structs, lists, typed
+        scalars; an absent key is null), not text columns: drift and a ``columnar`` mapping
+        read it as it is; anything else asks for dicts (:meth:`untyped`)."""
+        return self.redecode is not None
 
     def __len__(self) -> int:
         return self.records.num_rows if isinstance(self.records, pa.Table) else len(self.records)
@@ -47,7 +50,7 @@ class Decoded:
         if not self.typed:
             return
         d = self.redecode()
-        self.records, self.sources, self.raw, self.typed = d.records, d.sources, d.raw, False
+        self.records, self.sources, self.raw, self.redecode = d.records, d.sources, d.raw, None
 
 
 class NotColumnar(Exception):

@@ -257,7 +257,7 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
             j, local = where(i)
             return json.dumps(_present(resources(j)[local].as_py()), ensure_ascii=False)
 
-    return Decoded(records=table, sources=Lazy(source, table.num_rows), raw=raw, rejects=rejects, typed=True,
+    return Decoded(records=table, sources=Lazy(source, table.num_rows), raw=raw, rejects=rejects,
                    redecode=lambda: decode(fmt, payloads))
 
 

@@ -35,17 +35,17 @@ def catalog(t: pa.Table, spec) -> pa.Table:
     declared value mapping then says what each means). A coordinate of ``0``, ``null``
     or nothing means the platform does not know it: null, with a warning, not a fault.
     In Arrow compute: a catalogue is 100k items."""
-    out = t.set_column(t.column_names.index("status"), "status", pc.utf8_upper(pc.utf8_trim_whitespace(t["status"])))
+    out = t.set_column(t.column_names.index("status"), "status", _upper(t["status"]))
     unknown = np.zeros(t.num_rows, dtype=bool)
     for f in ("longitude", "latitude"):
         values = _coordinates(out[f])
         unknown |= (pc.is_null(values).to_numpy(zero_copy_only=False)
                     & pc.is_valid(out[f]).to_numpy(zero_copy_only=False))
         out = out.set_column(out.column_names.index(f), f, values)
-    if unknown.any():
+    if (count := int(unknown.sum())):
         ids = t["device_id"].take(pa.array(np.flatnonzero(unknown)[:10])).to_pylist()
         log.warning("%s: %d devices without known coordinates (0, null or empty), landed with none: %s",
-                    spec.name, int(unknown.sum()), ", ".join(map(str, ids)) + (" ..." if unknown.sum() > 10 else ""))
+                    spec.name, count, ", ".join(map(str, ids)) + (" ..." if count > 10 else ""))
     return out.append_column("region", _regions(t))
 
 
@@ -90,11 +90,9 @@ def directory(t: pa.Table, spec) -> pa.Table:
 def changes(t: pa.Table, spec) -> pa.Table:
     """GB/T 28181 Catalog Notify items: the event and status in upper case, the county
     as for a catalogue item (a DEL or ON item often carries only its DeviceID)."""
-    upper = [pa.array([v.strip().upper() if v is not None else None for v in t[f].to_pylist()], pa.string())
-             for f in ("event", "status")]
-    return pa.table({"sn": t["sn"], "device_id": t["device_id"], "event": upper[0], "name": t["name"],
+    return pa.table({"sn": t["sn"], "device_id": t["device_id"], "event": _upper(t["event"]), "name": t["name"],
                      "civil_code": t["civil_code"], "region": _regions(t),
-                     "status": upper[1], "platform_id": t["platform_id"]})
+                     "status": _upper(t["status"]), "platform_id": t["platform_id"]})
 
 
 def notify_status(t: pa.Table, spec) -> pa.Table:
@@ -102,7 +100,7 @@ def notify_status(t: pa.Table, spec) -> pa.Table:
     video is lost or that is faulty is not working, so OFF. A Notify carries no time:
     the event's time is when the hub took it; its id is the message's (platform, SN),
     the device and the event."""
-    events = [(e or "").strip().upper() for e in t["event"].to_pylist()]
+    events = pc.fill_null(_upper(t["event"]), "").to_pylist()
     ids = [f"{p or ''}:{sn or ''}:{d}:{e}" for p, sn, d, e in
            zip(t["platform_id"].to_pylist(), t["sn"].to_pylist(), t["device_id"].to_pylist(), events)]
     taken = now_cst().isoformat(sep=" ")
@@ -113,6 +111,11 @@ def notify_status(t: pa.Table, spec) -> pa.Table:
         "event_time": pa.array([taken] * t.num_rows, pa.string()),
         "received_at": pa.array([taken] * t.num_rows, pa.string()),
     })
+
+
+def _upper(col) -> pa.ChunkedArray:
+    """A code as vendors send it (``on``, `` Online``), trimmed and in upper case."""
+    return pc.utf8_upper(pc.utf8_trim_whitespace(col))
 
 
 def _regions(t: pa.Table) -> pa.Array:

@@ -177,6 +177,6 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict, counter: PageCounter,
         return best[1] if best else cursor
 
     unit = Unit(id=f"http:{key}:{d[:16]}", payloads=payloads, as_of=day, mark={"http": {key: d}},
-                cursor=new_cursor if field_name else None, delivered_at=fetched_at)
+                cursor=new_cursor if field_name else None, delivered_at=fetched_at, last=True)
     if not taken(state, unit):
         yield unit

@@ -30,6 +30,9 @@ class Unit:
     """What the source refused before decoding (a linked or empty file), for the quarantine."""
     done: Callable[[], None] | None = None
     """Run once the unit's commit is durable (a file drop: move its files to the archive)."""
+    last: bool = False
+    """No unit follows in this run (an HTTP fetch is every page since the cursor: asking the
+    source again would fetch the whole feed only to find it taken)."""
 
 
 def source_url(spec: ConnectorSpec, cfg: Settings) -> str:

@@ -144,8 +144,8 @@ def _recorded(spec: ConnectorSpec, lake: Lake, report: RunReport, run_id: int, a
                 report.units += 1
                 if unit.done:
                     unit.done()
-                if spec.source.kind == "http":
-                    break  # one unit per run (every page since the cursor): asking again re-fetches the whole feed
+                if unit.last:
+                    break
     except Exception as e:
         log.error("%s: run %d failed: %s: %s", spec.name, run_id, type(e).__name__, e)
         _finish(lake, run_id, report, "failed", f"{type(e).__name__}: {e}")
