@@ -6,6 +6,7 @@ A batch carries its contract with it, so no stage below looks it up again by nam
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -20,6 +21,16 @@ C = TypeVar("C", bound=Named)
 """The contract type (``cityhub.declarations.contracts.Contract``): the core names no layer above it."""
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """A format's parse of a payload, begun as the page arrived: a large GB/T 28181 fetch
+    is parsed by worker processes, a FHIR feed read by threads, while later pages are
+    fetched; the decoder collects the result."""
+    kind: str
+    """What the parse gives (``fhir:bundle``, ``gb28181:response``): a decoder takes only its own."""
+    future: Future
+
+
 @dataclass
 class Payload:
     """Bytes as a source delivered them (a file, an HTTP page, a SQL chunk)."""
@@ -28,10 +39,14 @@ class Payload:
     data: bytes
     charset: str | None = None
     """The transport's declared charset, if any (HTTP Content-Type)."""
-    parsed: object = field(default=None, repr=False, compare=False)
-    """A format's parse of ``data``, begun as the page arrived, as ``(what, future)``: a large
-    GB/T 28181 fetch is parsed by worker processes while later pages are fetched, and the
-    decoder collects the parses (None: the decoder parses ``data`` itself)."""
+    parsed: Ahead | None = field(default=None, repr=False, compare=False)
+    """A parse of ``data`` begun ahead (None: the decoder parses ``data`` itself)."""
+
+
+def ahead_of(payload: Payload, kind: str) -> Future | None:
+    """The parse of ``kind`` begun ahead for ``payload``, if one was."""
+    a = payload.parsed
+    return a.future if a is not None and a.kind == kind else None
 
 
 @dataclass(frozen=True)

@@ -96,10 +96,8 @@ class PageCounter:
 
     def total(self, data: bytes) -> int | None:
         if self.kind == "gb28181":
-            try:
-                return gb28181.parse_page(data).sum_num
-            except gb28181.PageError:
-                return None
+            first = gb28181.head(data)  # read once: ``ahead`` has read it already on a large fetch
+            return first.sum_num if first is not None else None
         if not self.total_path:
             return None
         try:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from bisect import bisect_right
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from cityhub.connectors.formats.decoded import Decoded, Lazy
+from cityhub.connectors.formats.decoded import Decoded, Parts
 from cityhub.connectors.formats.encoding import BOMS, Undecodable, decode_text
 from cityhub.core.payloads import Payload, Reject
 from cityhub.declarations.connectors import CsvFormat
@@ -87,7 +86,8 @@ def readable(data: bytes, declared: str) -> tuple[bytes | bytearray, int, str, s
 
 
 def decode(fmt: CsvFormat, payloads: list[Payload]) -> Decoded:
-    tables, parts, rejects, header, spans, start = [], [], [], None, [], 0
+    tables, rejects, header, spans, start = [], [], None, [], 0
+    parts = Parts(":")  # a row's source is "<file>:<line>", made when asked: only refused rows need one
     for p in payloads:
         try:
             body, skip, encoding, first = readable(p.data, fmt.encoding)
@@ -121,17 +121,10 @@ def decode(fmt: CsvFormat, payloads: list[Payload]) -> Decoded:
         rejects.extend(bad)
         tables.append(table)
         spans.append((names, start, table.num_rows))
-        parts.append((start, p.name, numbers))
+        parts.add(table.num_rows, p.name, numbers)
         start += table.num_rows
     # files may differ in columns (drift): the union, missing values null
     records = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
-    firsts = [first for first, _, _ in parts]
-
-    def source(i: int) -> str:  # "<file>:<line>", made when asked: only refused rows need one
-        first, name, numbers = parts[bisect_right(firsts, i) - 1]
-        return f"{name}:{numbers[i - first]}"
-
-    sources = Lazy(source, start)
-    return Decoded(records=records, sources=sources,
+    return Decoded(records=records, sources=parts.sources,
                    raw=lambda i: json.dumps(records.slice(i, 1).to_pylist()[0], ensure_ascii=False),
                    rejects=rejects, header=header, spans=spans)

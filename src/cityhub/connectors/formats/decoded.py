@@ -4,6 +4,7 @@ from, their raw text, and what could not be read at all."""
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -80,6 +81,58 @@ class Lazy(Sequence):
         if not -self.n <= i < self.n:
             raise IndexError(i)
         return self.fn(i % self.n)
+
+
+class Parts:
+    """Rows of several parts (files, chunks of a file, pages) laid end to end: which
+    part holds row ``i``, and its source and raw text, made when asked from the part.
+    A part's source is ``<name><sep><number>``, the row's line or item number in its
+    payload (``file.csv:12``, ``page#3``), or what a :class:`Decoded` of its own says."""
+
+    def __init__(self, sep: str):
+        self.sep = sep
+        self.starts = [0]
+        """Where each part's rows begin, and past the last part's end."""
+        self._source: list[Callable[[int], str]] = []
+        self._raw: list[Callable[[int], str] | None] = []
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def add(self, rows: int, name: str, numbers: Sequence[int] | None = None, offset: int = 0,
+            raw: Callable[[int], str] | None = None) -> None:
+        """A part of ``rows`` rows from the payload ``name``: its row ``j`` is number
+        ``numbers[j] + offset`` there (None: number ``j + 1``), its raw text ``raw(j)``."""
+        sep = self.sep
+        if numbers is None:
+            self._source.append(lambda j: f"{name}{sep}{j + 1}")
+        else:
+            self._source.append(lambda j: f"{name}{sep}{numbers[j] + offset}")
+        self._raw.append(raw)
+        self.starts.append(self.starts[-1] + rows)
+
+    def add_decoded(self, d: Decoded) -> None:
+        """A part whose rows are ``d``'s, with its sources and raw text."""
+        self._source.append(d.sources.__getitem__)
+        self._raw.append(d.raw)
+        self.starts.append(self.starts[-1] + len(d))
+
+    def where(self, i: int) -> tuple[int, int]:
+        """(the part holding row ``i``, the row's index in it); an empty part holds none."""
+        k = bisect_right(self.starts, i) - 1
+        return k, i - self.starts[k]
+
+    def source(self, i: int) -> str:
+        k, j = self.where(i)
+        return self._source[k](j)
+
+    def raw(self, i: int) -> str:
+        k, j = self.where(i)
+        return self._raw[k](j)
+
+    @property
+    def sources(self) -> Lazy:
+        return Lazy(self.source, len(self))
 
 
 def text(v) -> str | None:

@@ -16,7 +16,6 @@ import codecs
 import io
 import json
 import os
-from bisect import bisect_right
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, lru_cache
@@ -28,10 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from cityhub.connectors.formats.decoded import Decoded, Lazy
+from cityhub.connectors.formats.decoded import Decoded, Parts
 from cityhub.connectors.formats.json import records_from
 from cityhub.connectors.parsing import acyclic
-from cityhub.core.payloads import Payload, Reject
+from cityhub.core.payloads import Ahead, Payload, Reject, ahead_of
 from cityhub.declarations.connectors import FhirFormat
 
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.txt")
@@ -142,7 +141,7 @@ def read_ahead(pages: Iterator[Payload], workers: int) -> Iterator[Payload]:
     pool = ThreadPoolExecutor(max(1, workers))
     try:
         for p in pages:
-            p.parsed = (_READ_AHEAD, pool.submit(_read_bundle, p.data.removeprefix(codecs.BOM_UTF8)))
+            p.parsed = Ahead(_READ_AHEAD, pool.submit(_read_bundle, p.data.removeprefix(codecs.BOM_UTF8)))
             yield p
     finally:
         pool.shutdown(wait=False)  # reads under way finish; their pages hold them
@@ -205,8 +204,7 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
     if any(b"null" in data for data in datas):  # FHIR has no nulls; Arrow could not tell one from an absent key
         raise _Slow
     if not bulk[0]:  # a Bundle per payload: read side by side (pyarrow lets go of the GIL)
-        ahead = [p.parsed[1] if isinstance(p.parsed, tuple) and p.parsed[0] == _READ_AHEAD else None
-                 for p in payloads]
+        ahead = [ahead_of(p, _READ_AHEAD) for p in payloads]
         todo = [k for k, f in enumerate(ahead) if f is None]
         with ThreadPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
             now = dict(zip(todo, pool.map(_read_bundle, [datas[k] for k in todo])))
@@ -223,16 +221,10 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
     _exact(table.schema)
     if table.num_rows == 0:
         raise _Slow  # nothing to map: the dict path is as quick and shapes an empty batch its way
-    starts = np.cumsum([0] + [t.num_rows for _, t, _ in parts]).tolist()
-
-    def where(i: int) -> tuple[int, int]:
-        j = bisect_right(starts, i) - 1
-        return j, i - starts[j]
-
-    def source(i: int) -> str:
-        j, local = where(i)
-        k, _, lines = parts[j]
-        return f"{payloads[k].name}#{lines[local] if lines is not None else local + 1}"
+    rows = Parts("#")
+    for k, t, lines in parts:
+        rows.add(t.num_rows, payloads[k].name, lines)
+    where = rows.where
 
     if _has(table.schema, pa.types.is_timestamp):  # a date-like string came back as a time: not its text
         @lru_cache(maxsize=4)
@@ -257,7 +249,7 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
             j, local = where(i)
             return json.dumps(_present(resources(j)[local].as_py()), ensure_ascii=False)
 
-    return Decoded(records=table, sources=Lazy(source, table.num_rows), raw=raw, rejects=rejects,
+    return Decoded(records=table, sources=rows.sources, raw=raw, rejects=rejects,
                    redecode=lambda: decode(fmt, payloads))
 
 

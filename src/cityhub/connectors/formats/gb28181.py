@@ -30,7 +30,7 @@ from lxml import etree
 
 from cityhub.connectors.formats.decoded import Decoded, Lazy
 from cityhub.connectors.parsing import acyclic
-from cityhub.core.payloads import Payload, Reject
+from cityhub.core.payloads import Ahead, Payload, Reject, ahead_of
 
 # Item child -> contract field
 ITEM_FIELDS = {
@@ -44,8 +44,9 @@ COLUMNS = list(ITEM_FIELDS.values()) + list(INFO_FIELDS.values())
 _DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["'][^>]*\?>""")
 _DECL_ANY = re.compile(r"""^\s*<\?xml[^>]*\?>""")
 _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "gb18030": "gb18030"}
+# collect_ids=False: no table of xml:id attributes, which nothing here looks up (a sixth of the parse)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=True,
-                          remove_comments=True, remove_pis=True)
+                          remove_comments=True, remove_pis=True, collect_ids=False)
 KINDS = ("response", "notify")
 
 
@@ -109,6 +110,29 @@ def parse_page(data: bytes, charset_hint: str | None = None) -> CatalogPage:
         num=_int(num),
         items=items,
     )
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a page announces and holds, as :func:`parse_page` reads it: paging needs no more."""
+    sum_num: int | None
+    items: int
+
+
+def head(data: bytes, charset_hint: str | None = None) -> Head | None:
+    """The page's SumNum and item count; None: :func:`parse_page` refuses the page. Read
+    once per page: on an HTTP fetch the first page's is asked for by the read-ahead (is the
+    fetch large?) and then by the paginator (how many pages?)."""
+    return _head(data, declared_encoding(data) or charset_hint or "UTF-8")
+
+
+@lru_cache(maxsize=2)
+def _head(data: bytes, encoding: str) -> Head | None:
+    try:
+        page = parse_page(data, encoding)  # (the declaration wins over the hint, as there)
+    except PageError:
+        return None
+    return Head(page.sum_num, len(page.items))
 
 
 def _tree(body: str):
@@ -348,22 +372,23 @@ def parse_ahead(pages: Iterable[Payload], kind: str, workers: int) -> Iterator[P
     """Pass fetched pages on as they arrive; when the first page announces a large fetch
     (SumNum of at least ``PARALLEL_MIN_PAGES`` pages of its size) each page is handed to
     the parser pool at once, so parsing overlaps fetching, and :func:`decode` collects
-    the parses (``Payload.parsed``). The pool starts on the first page, before a
+    the parses (``Payload.parsed``). The first page is read once for its SumNum here
+    and for the paginator (:func:`head`). The pool starts on the first page, before a
     paginator starts its fetch threads (a fork copies only the forking thread)."""
     pool = None
     for n, p in enumerate(pages):
         if n == 0 and workers > 1:
-            try:
-                first = parse_page(p.data, p.charset)
-            except PageError:
-                first = None
+            first = head(p.data, p.charset)
             if first is not None and first.items and first.sum_num \
-                    and -(-first.sum_num // len(first.items)) >= PARALLEL_MIN_PAGES:
+                    and -(-first.sum_num // first.items) >= PARALLEL_MIN_PAGES:
                 pool = parser_pool(workers)
-            del first
         if pool is not None:
-            p.parsed = (f"gb28181:{kind}", pool.submit(_parse_pages, [(0, p.name, p.data, p.charset)], kind))
+            p.parsed = Ahead(_ahead_kind(kind), pool.submit(_parse_pages, [(0, p.name, p.data, p.charset)], kind))
         yield p
+
+
+def _ahead_kind(kind: str) -> str:
+    return f"gb28181:{kind}"
 
 
 def _renumbered(part, pi: int):
@@ -378,9 +403,8 @@ def _parsed(payloads: list[Payload], kind: str, workers: int):
     hit = _LAST.get(payloads, kind)
     if hit is not None:
         return hit
-    key = f"gb28181:{kind}"
-    ahead = {pi: p.parsed[1] for pi, p in enumerate(payloads)
-             if isinstance(p.parsed, tuple) and p.parsed[0] == key}
+    key = _ahead_kind(kind)
+    ahead = {pi: f for pi, p in enumerate(payloads) if (f := ahead_of(p, key)) is not None}
     numbered = [(pi, p.name, p.data, p.charset) for pi, p in enumerate(payloads) if pi not in ahead]
     parts = []
     if numbered and (workers <= 1 or len(numbered) < PARALLEL_MIN_PAGES):

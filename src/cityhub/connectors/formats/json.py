@@ -18,13 +18,13 @@ import json
 import re
 import uuid
 from array import array
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import orjson
 import pyarrow as pa
 
-from cityhub.connectors.formats.decoded import Decoded, Lazy, text
+from cityhub.connectors.formats.decoded import Decoded, Parts, text
 from cityhub.core.payloads import Payload, Reject
 from cityhub.declarations.connectors import ConnectorSpec
 
@@ -227,14 +227,20 @@ def _streamed(fmt, p: Payload, spec: ConnectorSpec) -> tuple[_Columns, tuple[arr
     raise _NotExact("no list at the path")
 
 
+def _span_raw(spans: tuple[array, array], data: bytes, j: int) -> str:
+    """Record ``j`` of a streamed payload, parsed again from its bytes."""
+    starts, ends = spans
+    return json.dumps(orjson.loads(memoryview(data)[starts[j]:ends[j]]), ensure_ascii=False)
+
+
 def stream(fmt, payloads: list[Payload], spec: ConnectorSpec) -> Decoded:
     """The delivery as the text of the fields ``spec`` maps (an Arrow table), its records
     as dicts again a chunk at a time for the drift check (``Decoded.chunks``), sources and
     raw text made when asked. A payload the splitter cannot read exactly (another
     encoding, a record that is not an object, a document that is not JSON) goes the dict
     path alone, so its records and refusals are the dict path's."""
-    out, rejects = _Columns(spec), []
-    parts: list[tuple[int, str, object]] = []  # (first row, payload name, spans + bytes | the dict path's Decoded)
+    out, rejects, rows = _Columns(spec), [], Parts("#")
+    parts: list[object] = []  # per payload with records: its spans + bytes, or the dict path's Decoded
     for p in payloads:
         try:
             cols, spans, data = _streamed(fmt, p, spec)
@@ -247,27 +253,15 @@ def stream(fmt, payloads: list[Payload], spec: ConnectorSpec) -> Decoded:
                 cols.take(d.records[i:i + CHUNK])
             part = d
         if cols.rows:
-            parts.append((out.rows, p.name, part))
+            parts.append(part)
+            if isinstance(part, Decoded):
+                rows.add_decoded(part)
+            else:
+                rows.add(cols.rows, p.name, raw=partial(_span_raw, spans, data))
         out.add(cols)
-    firsts = [first for first, _, _ in parts]
-
-    def where(i: int) -> tuple[str, object, int]:
-        first, name, part = parts[bisect_right(firsts, i) - 1]
-        return name, part, i - first
-
-    def source(i: int) -> str:
-        name, part, j = where(i)
-        return part.sources[j] if isinstance(part, Decoded) else f"{name}#{j + 1}"
-
-    def raw(i: int) -> str:
-        _, part, j = where(i)
-        if isinstance(part, Decoded):
-            return part.raw(j)
-        (starts, ends), data = part
-        return json.dumps(orjson.loads(memoryview(data)[starts[j]:ends[j]]), ensure_ascii=False)
 
     def chunks() -> Iterator[list[dict]]:
-        for _, _, part in parts:
+        for part in parts:
             if isinstance(part, Decoded):
                 for i in range(0, len(part.records), CHUNK):
                     yield part.records[i:i + CHUNK]
@@ -277,4 +271,4 @@ def stream(fmt, payloads: list[Payload], spec: ConnectorSpec) -> Decoded:
             for i in range(0, len(starts), CHUNK):
                 yield [orjson.loads(view[s:e]) for s, e in zip(starts[i:i + CHUNK], ends[i:i + CHUNK])]
 
-    return Decoded(records=out.table(), sources=Lazy(source, out.rows), raw=raw, rejects=rejects, chunks=chunks)
+    return Decoded(records=out.table(), sources=rows.sources, raw=rows.raw, rejects=rejects, chunks=chunks)

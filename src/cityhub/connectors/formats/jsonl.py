@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-from bisect import bisect_right
 from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
 
-from cityhub.connectors.formats.decoded import Decoded, Lazy, text
+from cityhub.connectors.formats.decoded import Decoded, Lazy, Parts, text
 from cityhub.core.payloads import Payload, Reject
 
 
@@ -84,7 +83,7 @@ def decode(fields: list[str], payloads: list[Payload]) -> Decoded:
     """Every non-blank line of every payload, ``FILE_CHUNK`` lines at a time (as one
     ``decode_lines`` would: a line is decoded alone when it is bad, with Arrow's reader
     when not). A row's source and raw text are made when asked, from the payload."""
-    tables, rejects, parts, rows = [], [], [], 0
+    tables, rejects, parts = [], [], Parts(":")
     for p in payloads:
         count, line = _lines(p.data)
         for a in range(0, count, FILE_CHUNK):
@@ -104,25 +103,11 @@ def decode(fields: list[str], payloads: list[Payload]) -> Decoded:
                 numbers = np.array([k for k in kept if f"{p.name}:{k + 1}" not in refused], np.int64)
             del kept
             if len(d) == len(numbers):  # row j is line numbers[j]: its source and raw text rebuilt when asked
-                parts.append((rows, p.name, numbers, line))
+                parts.add(len(d), p.name, numbers, offset=1, raw=lambda j, numbers=numbers, line=line:
+                          line(numbers[j]).strip().decode("utf-8", "replace"))
             elif len(d):
-                parts.append((rows, None, d, None))
-            rows += len(d)
-    firsts = [first for first, *_ in parts]
-
-    def where(i: int):
-        first, name, numbers, line = parts[bisect_right(firsts, i) - 1]
-        return name, numbers, line, i - first
-
-    def source(i: int) -> str:
-        name, numbers, _, j = where(i)
-        return numbers.sources[j] if name is None else f"{name}:{numbers[j] + 1}"
-
-    def raw(i: int) -> str:
-        name, numbers, line, j = where(i)
-        return numbers.raw(j) if name is None else line(numbers[j]).strip().decode("utf-8", "replace")
-
+                parts.add_decoded(d)
     if not tables:  # no line at all: as decode_lines gives it
         return decode_lines([], [], fields)
     records = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    return Decoded(records=records, sources=Lazy(source, rows), raw=raw, rejects=rejects)
+    return Decoded(records=records, sources=parts.sources, raw=parts.raw, rejects=rejects)

@@ -39,10 +39,7 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from kafka import KafkaConsumer
-from kafka import TopicPartition as KafkaPythonPartition
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from cityhub.connectors.formats.decoded import Lazy
 from cityhub.connectors.parsing import acyclic
@@ -278,30 +275,67 @@ class Topic:
             log.warning("could not commit offsets to the Kafka group: %s", e)
 
 
+ASK_TIMEOUT_S = 5.0
+"""How long the hub's questions about a topic (its ends, creating it) wait for the broker."""
+
+
+def _asking_config(bootstrap: str) -> dict:
+    """librdkafka's settings for a short-lived client that asks the broker one thing: its
+    own log goes to ``log`` at critical only (a broker that is down makes it log every
+    reconnect attempt; the caller reports the outcome once, with the reason)."""
+    return {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(ASK_TIMEOUT_S * 1000),
+            "logger": log, "log_level": 2}
+
+
 def lag(bootstrap: str, topic: str, offsets: dict[str, int]) -> int | None:
-    """Messages on the topic after the lake's offsets (None: the broker did not say).
-    Monitoring: whatever goes wrong asking the broker, status still answers."""
+    """Messages on the topic after the lake's offsets (``topic:partition`` -> offset; a
+    partition without one counts from 0); 0 for a topic the broker does not have (nothing
+    waits), None when the broker did not say within ``ASK_TIMEOUT_S``. Monitoring:
+    whatever goes wrong asking the broker, status still answers."""
+    deadline = time.monotonic() + ASK_TIMEOUT_S
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    except Exception:  # noqa: BLE001 - an unreachable or misconfigured broker is "unknown lag"
+        # asks only: no group joined, no offsets committed, no topic auto-created by the question
+        consumer = Consumer({**_asking_config(bootstrap), "group.id": "cityhub-lag",
+                             "enable.auto.commit": False, "allow.auto.create.topics": False})
+    except Exception as e:  # noqa: BLE001 - a misconfigured broker address is "unknown lag"
+        log.warning("Kafka lag of %r unknown: %s", topic, e)
         return None
     try:
-        parts = [KafkaPythonPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-        ends = consumer.end_offsets(parts) if parts else {}
-    except Exception:  # noqa: BLE001 - as above
+        t = consumer.list_topics(topic, timeout=ASK_TIMEOUT_S).topics.get(topic)
+        if t is not None and t.error is not None and t.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return 0
+        if t is None or t.error is not None:
+            raise KafkaException(t.error if t is not None else f"no metadata for topic {topic!r}")
+        total = 0
+        for p in sorted(t.partitions):
+            ends = consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                  timeout=max(0.1, deadline - time.monotonic()))
+            if ends is None:  # timed out
+                raise KafkaException(f"partition {p}'s end not known within {ASK_TIMEOUT_S:g} s")
+            total += max(0, ends[1] - int(offsets.get(f"{topic}:{p}", 0)))
+        return total
+    except Exception as e:  # noqa: BLE001 - an unreachable or failing broker is "unknown lag"
+        log.warning("Kafka lag of %r unknown: %s", topic, e)
         return None
     finally:
         consumer.close()
-    return sum(max(0, end - int(offsets.get(f"{tp.topic}:{tp.partition}", 0))) for tp, end in ends.items())
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
-    """Create ``topic`` unless it exists (idempotent)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cityhub-admin")
+    """Create ``topic`` with ``partitions`` partitions unless it exists (idempotent: an
+    existing topic is left as it is, whatever its partitions). Any other failure, an
+    unreachable broker included, is a SourceError that says why."""
+    if partitions < 1:  # (a broker may take 0 and make a topic nothing can be written to)
+        raise ValueError(f"Kafka topic {topic!r}: partitions must be at least 1, not {partitions}")
+    admin = AdminClient(_asking_config(bootstrap))
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+                                  operation_timeout=ASK_TIMEOUT_S, request_timeout=2 * ASK_TIMEOUT_S)
     try:
-        if topic not in admin.list_topics():
-            admin.create_topics([NewTopic(topic, partitions, 1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        admin.close()
+        futures[topic].result()
+    except KafkaException as e:
+        err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+        if err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return
+        reason = f"{err.name()}: {err.str()}" if err is not None else str(e)
+        raise SourceError(f"could not create Kafka topic {topic!r} ({partitions} partitions) "
+                          f"on {bootstrap}: {reason}") from e

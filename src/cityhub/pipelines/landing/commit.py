@@ -236,15 +236,18 @@ def assess(lake: Lake, batch: Batch[Contract]) -> Assessment:
     replaced_keys = staged.table.take(pa.array(replaces, pa.int64())).select(list(c.key)) if replaces else None
 
     clock("dedupe")
-    region_of = staged.table[c.region_field].to_pylist() if c.region_field and n else [None] * n
+    refused = sorted(reasons)
+    regions = (staged.table[c.region_field].take(pa.array(refused, pa.int64())).to_pylist()
+               if c.region_field and refused else [None] * len(refused))
     q_rows = [
         {"source": r.source, "record_key": r.record_key, "region": r.region, "reason": r.reason, "raw": r.raw}
         for r in batch.rejects
     ] + [
-        {"source": batch.sources[pos], "record_key": keys[pos] or None, "region": region_of[pos],
-         "reason": "; ".join(rs), "raw": batch.raw(pos)}
-        for pos, rs in sorted(reasons.items())
+        {"source": batch.sources[pos], "record_key": keys[pos] or None, "region": region,
+         "reason": "; ".join(reasons[pos]), "raw": batch.raw(pos)}
+        for pos, region in zip(refused, regions)
     ]
+    clock("quarantine_rows")
     for q in q_rows:
         for r in q["reason"].split("; "):
             code = r.split(":", 1)[0]

@@ -217,3 +217,25 @@ def test_a_page_that_is_not_well_formed_is_reported_as_lxml_reads_its_text():
     with pytest.raises(PageError) as e:
         parse_page(data)
     assert e.value.message == f"not well-formed XML: {direct.value}"
+
+
+def test_the_first_page_is_parsed_once_for_the_read_ahead_and_the_paginator(monkeypatch, decl):
+    """On an HTTP fetch the read-ahead asks whether the fetch is large, the paginator how
+    many pages there are: one parse of the first page answers both."""
+    from cityhub.connectors.formats import PageCounter, gb28181
+
+    gb28181._head.cache_clear()
+    parsed, real = [], gb28181.parse_page
+    monkeypatch.setattr(gb28181, "parse_page", lambda data, hint=None: parsed.append(data) or real(data, hint))
+    first = page("GB18030", items=2, sum_num=2 * PARALLEL_MIN_PAGES)
+    [p] = parse_ahead([Payload("p1", first)], "response", workers=2)
+    assert p.parsed is not None and p.parsed.kind == "gb28181:response"  # large: handed to the pool
+    counter = PageCounter(decl.connector("camera_catalog_http"))
+    assert counter.total(first) == 2 * PARALLEL_MIN_PAGES and counter.items(first) == 2
+    assert gb28181.head(first) == gb28181.Head(sum_num=2 * PARALLEL_MIN_PAGES, items=2)
+    assert parsed == [first]  # in this process, once
+    # a page parse_page refuses announces nothing, as before
+    assert counter.total(first[:-30]) is None and gb28181.head(first[:-30]) is None
+    # with no declaration the transport's charset reads the page: a page read with another is read again
+    bare = first.split(b"?>", 1)[1]
+    assert gb28181.head(bare, "GB18030") is not None and gb28181.head(bare) is None  # not UTF-8
