@@ -65,6 +65,7 @@ prod-smoke: install postgres-server
 
 ## print the benchmark figures (not part of the tests)
 bench: install
+	$(BIN)/python bench/catalog_parse.py
 	$(BIN)/python bench/catalog_ingest.py
 	$(BIN)/python bench/kafka_events.py
 	$(BIN)/python bench/connector_ingest.py

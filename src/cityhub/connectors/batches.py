@@ -22,7 +22,7 @@ def _batch(spec: ConnectorSpec, contract: Contract, decoded: Decoded, batch_id: 
            as_of: date | None, observed_at: datetime | None = None) -> tuple[Batch[Contract], DriftFindings]:
     text, reasons, drift = to_text(spec, contract, decoded, as_of if spec.as_of != "none" else None, observed_at)
     return Batch(connector=spec.name, contract=contract, batch_id=batch_id, text=text, sources=decoded.sources,
-                 raw=decoded.raw, rejects=decoded.rejects, state=state, row_reasons=reasons), drift
+                 raw=decoded.raw, raws=decoded.raws, rejects=decoded.rejects, state=state, row_reasons=reasons), drift
 
 
 def unit_batch(spec: ConnectorSpec, contract: Contract, unit: Unit, state: dict,

@@ -72,6 +72,9 @@ class Batch(Generic[C]):
     raw: Callable[[int], str]
     """The raw text of row ``i``, produced only for rows that are quarantined."""
     rejects: list[Reject] = field(default_factory=list)
+    raws: Callable[[Sequence[int]], list[str]] | None = None
+    """The raw text of several rows at once, where the format makes that cheaper than
+    ``raw`` row by row (a refused row of a large delivery is one of thousands)."""
     state: dict | None = None
     """Connector state committed atomically with the data (None: unchanged)."""
     row_reasons: dict[int, list[str]] = field(default_factory=dict)
@@ -80,3 +83,7 @@ class Batch(Generic[C]):
     @property
     def dataset(self) -> str:
         return self.contract.name
+
+    def raw_texts(self, positions: Sequence[int]) -> list[str]:
+        """The raw text of each row at ``positions``, in that order."""
+        return self.raws(positions) if self.raws is not None else [self.raw(i) for i in positions]

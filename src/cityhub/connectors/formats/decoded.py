@@ -25,6 +25,8 @@ class Decoded:
     """(header, first row, rows) per tabular payload: files of one unit may differ."""
     redecode: Callable[[], Decoded] | None = None
     """For a typed decoding (:attr:`typed`): the same payloads decoded to dicts."""
+    raws: Callable[[Sequence[int]], list[str]] | None = None
+    """``raw`` for several rows at once, where that is cheaper (``Batch.raws``)."""
     chunks: Callable[[], Iterator[list[dict]]] | None = None
     """The records as dicts again, a chunk at a time, in row order: for the drift check,
     where ``records`` is a table of text streamed without keeping a dict per record
@@ -51,7 +53,7 @@ class Decoded:
         if not self.typed:
             return
         d = self.redecode()
-        self.records, self.sources, self.raw, self.redecode = d.records, d.sources, d.raw, None
+        self.records, self.sources, self.raw, self.raws, self.redecode = d.records, d.sources, d.raw, d.raws, None
 
 
 class NotColumnar(Exception):

@@ -16,7 +16,7 @@ import codecs
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, lru_cache
 
@@ -248,6 +248,22 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
         def raw(i: int) -> str:
             j, local = where(i)
             return json.dumps(_present(resources(j)[local].as_py()), ensure_ascii=False)
+
+        def raws(positions: Sequence[int]) -> list[str]:
+            """Each part's refused resources converted in one take, not one scalar at a time."""
+            at: dict[int, list[tuple[int, int]]] = {}
+            for n, i in enumerate(positions):
+                j, local = where(i)
+                at.setdefault(j, []).append((n, local))
+            out = [""] * len(positions)
+            for j, pairs in at.items():
+                got = resources(j).take(pa.array([local for _, local in pairs], pa.int64())).to_pylist()
+                for (n, _), resource in zip(pairs, got):
+                    out[n] = json.dumps(_present(resource), ensure_ascii=False)
+            return out
+
+        return Decoded(records=table, sources=rows.sources, raw=raw, raws=raws, rejects=rejects,
+                       redecode=lambda: decode(fmt, payloads))
 
     return Decoded(records=table, sources=rows.sources, raw=raw, rejects=rejects,
                    redecode=lambda: decode(fmt, payloads))

@@ -244,8 +244,8 @@ def assess(lake: Lake, batch: Batch[Contract]) -> Assessment:
         for r in batch.rejects
     ] + [
         {"source": batch.sources[pos], "record_key": keys[pos] or None, "region": region,
-         "reason": "; ".join(reasons[pos]), "raw": batch.raw(pos)}
-        for pos, region in zip(refused, regions)
+         "reason": "; ".join(reasons[pos]), "raw": raw}
+        for pos, region, raw in zip(refused, regions, batch.raw_texts(refused))
     ]
     clock("quarantine_rows")
     for q in q_rows:

@@ -47,6 +47,9 @@ def assert_same(fast, fast_text, slow, slow_text):
     assert list(fast.sources) == list(slow.sources)
     assert [(r.source, r.reason, r.raw) for r in fast.rejects] == [(r.source, r.reason, r.raw) for r in slow.rejects]
     assert [json.loads(fast.raw(i)) for i in range(len(fast))] == [json.loads(slow.raw(i)) for i in range(len(slow))]
+    if fast.raws is not None:  # the refused rows' raw text at once: the same text as row by row, in the order asked
+        asked = list(range(len(fast)))[::-3]  # across parts, backwards
+        assert fast.raws(asked) == [fast.raw(i) for i in asked]
 
 
 def org(i: int = 1, **over) -> dict:
@@ -70,6 +73,7 @@ def test_the_simulated_registry_with_its_faults_reads_the_same_both_ways(decl, w
     assert fast_text[2].missing_fields["identifier"] > 0  # the missing-identifier fault, as drift
     assert_same(fast, fast_text, slow, slow_text)
     assert fast.raw(0) == slow.raw(0)  # the same JSON text, key order included
+    assert fast.raws is not None  # ... and offered for many rows at once
 
 
 def test_the_simulated_http_pages_read_the_same_both_ways(decl, world):
