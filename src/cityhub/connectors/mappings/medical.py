@@ -153,12 +153,19 @@ def _bools(a) -> np.ndarray:
     return np.asarray(a.to_numpy(zero_copy_only=False) if isinstance(a, pa.Array) else a.to_numpy(), bool)
 
 
+def _text_field(items, name: str, what: str):
+    """Field ``name`` of the listed structs (``_items``), or None where none has it;
+    NotColumnar when it is not text (``what`` names it in the reason)."""
+    field = _child(items[0], name) if items is not None else None
+    if field is not None and not pa.types.is_string(field.type):
+        raise NotColumnar(f"{what} that is not text")
+    return field
+
+
 def _identifier_col(items, systems: list[str], n: int):
-    system = _child(items[0], "system") if items is not None else None
+    system = _text_field(items, "system", "an identifier system")
     if system is None:
         return pa.nulls(n, pa.string())
-    if not pa.types.is_string(system.type):
-        raise NotColumnar("an identifier system that is not text")
     flat, parents, _ = items
     mask = _bools(pc.is_in(system, value_set=pa.array(systems, pa.string())).fill_null(False))
     value = _child(flat, "value")
@@ -177,11 +184,9 @@ def _kind_col(types, n: int):
 
 def _ext_col(items, suffix: str, n: int):
     """``_ext`` per row: the first extension whose url ends with ``suffix`` and that has a value."""
-    url = _child(items[0], "url") if items is not None else None
+    url = _text_field(items, "url", "an extension url")
     if url is None:
         return pa.nulls(n, pa.string())
-    if not pa.types.is_string(url.type):
-        raise NotColumnar("an extension url that is not text")
     flat, parents, among = items
     values = [(f.name, pc.struct_field(flat, f.name)) for f in flat.type if f.name.startswith("value")]
     valid = [_bools(v.is_valid()) for _, v in values]
