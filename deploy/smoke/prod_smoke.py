@@ -23,7 +23,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -68,19 +67,13 @@ def say(msg: str) -> None:
     print(f"[prod-smoke {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ports(base: int) -> dict[str, int | list[int]]:
     """Fixed offsets from ``base`` (a developer's range), or free ports (``base`` 0)."""
     if base:
         return {"api": base, "postgres": base + 32, "airflow": base + 80, "broker": base + 92,
                 "s3": [base + 90, base + 91, *range(base + 93, base + 99)]}
-    return {"api": free_port(), "postgres": free_port(), "airflow": free_port(), "broker": free_port(),
-            "s3": [free_port() for _ in range(8)]}
+    api, postgres, airflow, broker, *s3 = services.free_ports(12)
+    return {"api": api, "postgres": postgres, "airflow": airflow, "broker": broker, "s3": s3}
 
 
 def run(cmd: list[str], env: dict, log: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:

