@@ -1,15 +1,19 @@
 """GB/T 28181 catalogue parsing: encodings, unreadable pages, pages refused whole."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from cityhub.connectors.formats.gb28181 import (
     _PARSER,
     PARALLEL_MIN_PAGES,
     PageError,
+    _item_starts,
     decode,
     is_directory,
     item_values,
@@ -225,8 +229,8 @@ def test_the_first_page_is_parsed_once_for_the_read_ahead_and_the_paginator(monk
     from cityhub.connectors.formats import PageCounter, gb28181
 
     gb28181._head.cache_clear()
-    parsed, real = [], gb28181.parse_page
-    monkeypatch.setattr(gb28181, "parse_page", lambda data, hint=None: parsed.append(data) or real(data, hint))
+    parsed, real = [], gb28181._page_columns
+    monkeypatch.setattr(gb28181, "_page_columns", lambda data, hint=None: parsed.append(data) or real(data, hint))
     first = page("GB18030", items=2, sum_num=2 * PARALLEL_MIN_PAGES)
     [p] = parse_ahead([Payload("p1", first)], "response", workers=2)
     assert p.parsed is not None and p.parsed.kind == "gb28181:response"  # large: handed to the pool
@@ -234,8 +238,16 @@ def test_the_first_page_is_parsed_once_for_the_read_ahead_and_the_paginator(monk
     assert counter.total(first) == 2 * PARALLEL_MIN_PAGES and counter.items(first) == 2
     assert gb28181.head(first) == gb28181.Head(sum_num=2 * PARALLEL_MIN_PAGES, items=2)
     assert parsed == [first]  # in this process, once
-    # a page parse_page refuses announces nothing, as before
+    # a page the parse refuses announces nothing, as before
     assert counter.total(first[:-30]) is None and gb28181.head(first[:-30]) is None
     # with no declaration the transport's charset reads the page: a page read with another is read again
     bare = first.split(b"?>", 1)[1]
     assert gb28181.head(bare, "GB18030") is not None and gb28181.head(bare) is None  # not UTF-8
+
+
+@given(st.binary(max_size=40) | st.lists(st.sampled_from([b"<Item>", b"<item ", b"<ITEM\x0b", b"<Items>", b"<Ite",
+                                                        b"</Item>", b"x", b"\xff<", b"<iTeM\n"])).map(b"".join))
+def test_item_starts_are_where_the_item_pattern_matches(data):
+    """(the raw text of a refused item is cut from its page there)"""
+    want = [m.start() for m in re.finditer(rb"<[Ii][Tt][Ee][Mm][\s>]", data)]
+    assert list(_item_starts(data)) == want
