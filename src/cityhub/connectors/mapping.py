@@ -70,9 +70,7 @@ def to_text(spec: ConnectorSpec, contract: Contract, decoded: Decoded, as_of: da
     out, reasons, drift = done if done is not None else _from_records(spec, contract, decoded)
     for f, mapping in spec.values.items():
         if f in out.column_names:
-            col = out[f].to_pylist()
-            out = out.set_column(out.column_names.index(f), f, pa.array(
-                [mapping.get(v.strip(), v) if v is not None else None for v in col], pa.string()))
+            out = out.set_column(out.column_names.index(f), f, _mapped(out[f], mapping))
     out = _citizen_ids_upper(contract, out)
     for pos, why in spoiled(contract, out).items():
         reasons.setdefault(pos, []).extend(why)
@@ -122,6 +120,15 @@ def _from_records(spec: ConnectorSpec, contract: Contract, decoded: Decoded):
         out = pa.table({f: pa.array([text(r.get(src)) for r in recs], pa.string())
                         for f, src in spec.columns.items()})
     return out, reasons, drift
+
+
+def _mapped(col: pa.ChunkedArray, mapping: dict[str, str]) -> pa.Array:
+    """A declared value mapping (a value as sent, stripped, to its code; others as sent),
+    decided once per distinct value: a column holds a handful (ON, OFF, 在线 ...)."""
+    col = col.cast(pa.string()).combine_chunks()
+    distinct = pc.unique(col)
+    codes = pa.array([None if v is None else mapping.get(v.strip(), v) for v in distinct.to_pylist()], pa.string())
+    return codes.take(pc.index_in(col, value_set=distinct))
 
 
 def _citizen_ids_upper(contract: Contract, t: pa.Table) -> pa.Table:

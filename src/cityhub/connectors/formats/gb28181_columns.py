@@ -93,37 +93,40 @@ class _Tags:
 
 def _tags(body: bytes) -> _Tags | None:
     """The page's tags counted with numpy (``bytes.count`` over every ``<`` cost more than
-    the parse): None where there is markup besides start and end tags (comments, CDATA,
-    declarations, empty-element tags), control characters, or a start tag without its end."""
+    the parse): None where there are control characters, markup besides start and end
+    tags (comments, CDATA, declarations, empty-element tags), a start tag without its end,
+    a ``>`` outside a tag, or white space inside a tag (so an attribute) but DeviceList's."""
     a = np.frombuffer(body, np.uint8)
-    if np.count_nonzero(a < 0x20) != np.count_nonzero(a == 0x0A) + np.count_nonzero(a == 0x09):
+    low = np.flatnonzero(a < 0x20)
+    if np.count_nonzero((a[low] != 0x0A) & (a[low] != 0x09)):
         return None  # (carriage returns are refused already)
-    lt = np.flatnonzero(a == _LT)
-    after = a[np.minimum(lt + 1, len(a) - 1)]
-    if np.count_nonzero((after == _BANG) | (after == _QUERY)):
+    lt, gt = np.flatnonzero(a == _LT), np.flatnonzero(a == _GT)
+    # strictly <...>, text, <...>: each tag ends at its first ">", and none is in text
+    if not len(lt) or len(lt) != len(gt) or np.count_nonzero(lt >= gt) or np.count_nonzero(gt[:-1] >= lt[1:]):
         return None
-    gt = np.flatnonzero(a == _GT)
-    if np.count_nonzero(a[gt - 1] == _SLASH):
+    after = a[lt + 1]
+    if np.count_nonzero((after == _BANG) | (after == _QUERY) | (a[gt - 1] == _SLASH)):
         return None
     ends = int(np.count_nonzero(after == _SLASH))
     if len(lt) != 2 * ends:
         return None
-    # no white space inside a tag (so no attributes), but in DeviceList's: the last "<"
-    # before a blank must not come after the last ">"
-    blanks = np.flatnonzero((a == 0x20) | (a == 0x0A) | (a == 0x09))
-    last_lt, last_gt = np.searchsorted(lt, blanks) - 1, np.searchsorted(gt, blanks) - 1
-    inside = blanks[(last_lt >= 0) & ((last_gt < 0) | (lt[last_lt] > gt[last_gt]))]
+    blanks = np.concatenate([low, np.flatnonzero(a == 0x20)])
+    blanks = blanks[a[np.maximum(blanks - 1, 0)] != _GT]  # (a blank just after a tag is outside it)
+    before = np.searchsorted(gt, blanks)  # the tag each blank comes before or is in
+    tag = np.minimum(before, len(gt) - 1)
+    in_tag = (before < len(gt)) & (lt[tag] < blanks)
+    inside = blanks[in_tag]
     starts = lt[after != _SLASH]
     last = len(a) - 1
 
-    def named(tag: bytes) -> np.ndarray:  # the start tags that begin with ``tag``
+    def named(name: bytes) -> np.ndarray:  # the start tags that begin with ``name``
         at = starts
-        for k, byte in enumerate(tag[1:], 1):
+        for k, byte in enumerate(name[1:], 1):
             at = at[a[np.minimum(at + k, last)] == byte]
         return at
 
     lists = named(b"<DeviceList")
-    if len(inside) and (len(lists) != 1 or not (lists[0] < inside).all() or (inside > gt[gt > lists[0]][0]).any()):
+    if len(inside) and (len(lists) != 1 or np.count_nonzero(lt[tag[in_tag]] != lists[0])):
         return None
     return _Tags(elements=ends, items=len(named(b"<Item>")), infos=len(named(b"<Info>")), lists=len(lists),
                  list_at=int(lists[0]) if len(lists) else -1)

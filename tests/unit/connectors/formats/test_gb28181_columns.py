@@ -50,12 +50,13 @@ def plain(items: str = ITEM * 3, root: str = "Response", num: str = ' Num="3"', 
 
 def test_a_page_in_the_standard_shape_is_read_by_xml2arrow_as_lxml_reads_it(monkeypatch):
     pages = [plain(), plain(num=" Num='3'"), plain(num=""), plain(items=""), plain(head="<CmdType>Catalog</CmdType>"),
+             plain() + b"\n \t\n", plain().replace(b"\n<Item>", b"\n  \t<Item>"),  # blanks around and between tags
              plain(items=ITEM.replace("<Info><PTZType>1</PTZType><Resolution>6/5/4</Resolution></Info>", ""))]
     fast, slow, read = _both(pages, monkeypatch)
     assert read == [True] * len(pages)
     _same(fast, slow)
     assert fast[0]["name"][0].as_py() == "齐河县人民医院东门 03" and fast[0]["latitude"][0].as_py() == " 36.79 "
-    assert fast[2] == [(0, 3, 3), (1, 3, 3), (2, 3, 3), (3, 3, 0), (4, None, 3), (5, 3, 1)]
+    assert fast[2] == [(0, 3, 3), (1, 3, 3), (2, 3, 3), (3, 3, 0), (4, None, 3), (5, 3, 3), (6, 3, 3), (7, 3, 1)]
 
 
 def test_notifications_are_read_by_xml2arrow_too(monkeypatch):
@@ -78,6 +79,9 @@ OTHER = {
     "an unknown element": ITEM.replace("<Status>", "<Vendor>x</Vendor><Status>"),
     "an attribute": ITEM.replace("<Name>", '<Name lang="zh">'),
     "an attribute without a value": ITEM.replace("<Name>", "<Name lang>"),
+    "an attribute holding '>'": ITEM.replace("<Name>", '<Name a=">" lang>'),
+    "'>' in text": ITEM.replace("东门", "东->门"),
+    "a blank in an end tag": ITEM.replace("</Name>", "</Name >"),
     "an entity": ITEM.replace("东门", "东门 &amp; 西门"),
     "a character reference": ITEM.replace("东门", "&#x4e1c;门"),
     "CDATA": ITEM.replace("东门", "<![CDATA[东<门]]>"),
