@@ -32,7 +32,7 @@ from cityhub.core.settings import Settings
 from cityhub.pipelines.indicators.engine import compute
 from cityhub.read.cursors import encode_cursor, encode_since
 from tests.integration.api.world import CITY, DAY, DECHENG, QIHE, SSR, land_cameras, land_social_security
-from tests.support import assert_problem, auth, credentials, token
+from tests.support import assert_problem, auth, clear_of_a_minute_turn, credentials, token
 
 REGISTRY = "/v1/datasets/camera_registry"
 
@@ -322,6 +322,7 @@ def test_token_requests_are_throttled_per_client_id_across_workers(hub_home, dec
             TestClient(create_app(cfg, decl), client=("192.0.2.2", 1)) as two:
         client_id, secret = credentials(cfg, decl, "guessed-app", "county", QIHE)
         other_id, other_secret = credentials(cfg, decl, "other-app", "county", QIHE)
+        clear_of_a_minute_turn()
         for worker in (one, two, one):
             assert_problem(worker.post("/v1/token", data=_token_form(client_id, "wrong")), 401, "secret")
         # the id's failures are used up on both workers: even the right secret waits now

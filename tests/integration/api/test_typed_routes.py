@@ -19,7 +19,13 @@ from cityhub.api.main import create_app
 from cityhub.core.settings import Settings
 from cityhub.pipelines.indicators.engine import compute
 from tests.integration.api.world import CITY, DAY, DECHENG, QIHE, land_cameras
-from tests.support import assert_problem, auth, credentials, token
+from tests.support import (
+    assert_problem,
+    auth,
+    clear_of_a_minute_turn,
+    credentials,
+    token,
+)
 
 CONFORMANCE = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
                "response_schema_conformance", "response_headers_conformance")
@@ -316,6 +322,7 @@ def test_rate_limited_answers_conform_too(hub_home, monkeypatch, decl):
     monkeypatch.setenv("CITYHUB_OPEN_RATE_LIMIT", f"{len(paths)}/minute")  # per address, over every open route
     with TestClient(create_app(Settings(), decl)) as api:
         call = Conforming(api)
+        clear_of_a_minute_turn()
         for path in paths:
             call("GET", path, status=200)
         for path in paths:

@@ -10,7 +10,9 @@ send GB2312/GB18030; the XML declaration says which, and is honoured (GB2312
 and GBK are read as GB18030, their superset, as real platforms send characters
 outside GB2312 under that label). A page that does
 not decode in its declared encoding, or is not well-formed, raises
-``PageError`` with a reason: the caller quarantines the whole page.
+``PageError`` with a reason: the caller quarantines the whole page. A page in the
+standard's own plain shape is read straight into Arrow by xml2arrow
+(:mod:`gb28181_columns`), any other by lxml: both give the same rows.
 """
 from __future__ import annotations
 
@@ -307,12 +309,16 @@ def is_directory(device_id: str | None) -> bool:
     return directory_kind(device_id) is not None
 
 
+_PY_ASCII_WHITESPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
+"""What ``str.strip`` takes off an ASCII string (the file and group separators too)."""
+
+
 def directory_column(ids: pa.Array) -> pa.Array:
     """:func:`is_directory` of each ID, in Arrow where the IDs are ASCII (then Arrow's
     whitespace and digits are Python's), else one by one."""
     if pc.all(pc.string_is_ascii(ids.fill_null(""))).as_py() is False:
         return pa.array(list(map(is_directory, ids.to_pylist())), pa.bool_())
-    v = pc.ascii_trim_whitespace(ids)
+    v = pc.ascii_trim(ids, characters=_PY_ASCII_WHITESPACE)
     n, digits = pc.utf8_length(v), pc.ascii_is_decimal(v)
     region = pc.and_(digits, pc.is_in(n, pa.array([2, 4, 6, 8], n.type)))
     typed = pc.and_(pc.and_(digits, pc.equal(n, 20)),
@@ -384,12 +390,12 @@ class _PageColumns:
     columns: dict[str, pa.Array]
 
 
-_STANDARD_NAMES = {**{tag: col for tag, col in ITEM_FIELDS.items()},
-                   **{f"Info_{tag}": col for tag, col in INFO_FIELDS.items()}}
+_STANDARD_NAMES = {**ITEM_FIELDS, **{f"Info_{tag}": col for tag, col in INFO_FIELDS.items()}}
+"""xml2arrow's column (``gb28181_columns``) -> contract field."""
 
 
 def _page_columns(data: bytes, charset: str | None) -> _PageColumns:
-    """A page read by xml2arrow where it is in the standard's plain shape (a fifth of
+    """A page read by xml2arrow where it is in the standard's plain shape (less than half
     lxml's CPU: :mod:`gb28181_columns`), else by lxml; PageError: refused whole."""
     body = page_body(data, charset)
     utf8 = _utf8(body)

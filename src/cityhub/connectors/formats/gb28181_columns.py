@@ -1,8 +1,9 @@
 """GB/T 28181 catalogue pages in the standard's own spelling, read straight into Arrow
 columns by xml2arrow (a Rust XML reader), with no Python object per element.
 
-Walking lxml's tree in Python was most of a catalogue's parse (about 2 s of CPU per
-100k devices, of which xml2arrow needs a fifth). But xml2arrow is a more lenient
+Walking lxml's tree in Python was most of a catalogue's parse (lxml's parse and the walk
+cost 1.4-1.9 CPU-seconds per 100k devices; xml2arrow's read with the checks below, 0.5-0.8:
+``bench/catalog_parse.py``). But xml2arrow is a more lenient
 reader than libxml2 (it accepts a truncated document, attributes without values,
 control characters) and reads some things differently (an empty element as absent,
 text around a child element joined). So it reads a page only when a few byte counts

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from cityhub.connectors.formats.gb28181 import (
     PageError,
     _item_starts,
     decode,
+    directory_column,
     is_directory,
     item_values,
     page_text,
@@ -251,3 +253,12 @@ def test_item_starts_are_where_the_item_pattern_matches(data):
     """(the raw text of a refused item is cut from its page there)"""
     want = [m.start() for m in re.finditer(rb"<[Ii][Tt][Ee][Mm][\s>]", data)]
     assert list(_item_starts(data)) == want
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["37", "3714", "371402", "37140200", "37140000002000000001",
+                                                       "37140000002150000001", "37140000002160000001", " 371402\t",
+                                                       "37140200001310000034", "3714020", "", "٣٧", "3７"]),
+                          st.text(alphabet="0123456789 \t\n\x1c٣x", max_size=22))))
+def test_directory_items_are_told_in_arrow_as_one_by_one(ids):
+    """(Arrow's test on ASCII IDs, Python's on any other, give is_directory's answer)"""
+    assert directory_column(pa.array(ids, pa.string())).to_pylist() == [is_directory(i) for i in ids]
