@@ -239,6 +239,7 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
         def raw(i: int) -> str:
             j, local = where(i)
             return json.dumps(parsed(j)[local], ensure_ascii=False)
+        raws = None
     else:
         @cache
         def resources(j: int) -> pa.StructArray:
@@ -247,7 +248,7 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
 
         def raw(i: int) -> str:
             j, local = where(i)
-            return json.dumps(_present(resources(j)[local].as_py()), ensure_ascii=False)
+            return _raw_text(resources(j)[local].as_py())
 
         def raws(positions: Sequence[int]) -> list[str]:
             """Each part's refused resources converted in one take, not one scalar at a time."""
@@ -259,14 +260,16 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
             for j, pairs in at.items():
                 got = resources(j).take(pa.array([local for _, local in pairs], pa.int64())).to_pylist()
                 for (n, _), resource in zip(pairs, got):
-                    out[n] = json.dumps(_present(resource), ensure_ascii=False)
+                    out[n] = _raw_text(resource)
             return out
 
-        return Decoded(records=table, sources=rows.sources, raw=raw, raws=raws, rejects=rejects,
-                       redecode=lambda: decode(fmt, payloads))
-
-    return Decoded(records=table, sources=rows.sources, raw=raw, rejects=rejects,
+    return Decoded(records=table, sources=rows.sources, raw=raw, raws=raws, rejects=rejects,
                    redecode=lambda: decode(fmt, payloads))
+
+
+def _raw_text(resource: dict) -> str:
+    """A resource read columnar as the JSON text it was sent as (its absent fields left out)."""
+    return json.dumps(_present(resource), ensure_ascii=False)
 
 
 def _read(data: bytes, newlines_in_values: bool, block_size: int, threads: bool) -> pa.Table:

@@ -290,6 +290,9 @@ PARALLEL_MIN_PAGES = 40
 
 
 _DIRECTORY_TYPES = {"200": "system", "215": "business_group", "216": "virtual_organisation"}
+_REGION_LENGTHS = (2, 4, 6, 8)
+_ID_LENGTH, _TYPE_CODE = 20, slice(10, 13)
+"""(the rules :func:`directory_kind` and :func:`directory_column` both apply)"""
 
 
 def directory_kind(device_id: str | None) -> str | None:
@@ -300,9 +303,9 @@ def directory_kind(device_id: str | None) -> str | None:
     v = (device_id or "").strip()
     if not v.isdigit():
         return None
-    if len(v) in (2, 4, 6, 8):
+    if len(v) in _REGION_LENGTHS:
         return "region"
-    return _DIRECTORY_TYPES.get(v[10:13]) if len(v) == 20 else None
+    return _DIRECTORY_TYPES.get(v[_TYPE_CODE]) if len(v) == _ID_LENGTH else None
 
 
 def is_directory(device_id: str | None) -> bool:
@@ -320,9 +323,10 @@ def directory_column(ids: pa.Array) -> pa.Array:
         return pa.array(list(map(is_directory, ids.to_pylist())), pa.bool_())
     v = pc.ascii_trim(ids, characters=_PY_ASCII_WHITESPACE)
     n, digits = pc.utf8_length(v), pc.ascii_is_decimal(v)
-    region = pc.and_(digits, pc.is_in(n, pa.array([2, 4, 6, 8], n.type)))
-    typed = pc.and_(pc.and_(digits, pc.equal(n, 20)),
-                    pc.is_in(pc.utf8_slice_codeunits(v, 10, 13), pa.array(list(_DIRECTORY_TYPES))))
+    region = pc.and_(digits, pc.is_in(n, pa.array(_REGION_LENGTHS, n.type)))
+    typed = pc.and_(pc.and_(digits, pc.equal(n, _ID_LENGTH)),
+                    pc.is_in(pc.utf8_slice_codeunits(v, _TYPE_CODE.start, _TYPE_CODE.stop),
+                             pa.array(list(_DIRECTORY_TYPES))))
     return pc.or_(region, typed).fill_null(False)
 
 STATUS_EVENTS = {"ON", "OFF", "VLOST", "DEFECT"}
