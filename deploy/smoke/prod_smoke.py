@@ -353,9 +353,11 @@ def smoke(work: Path, base: int) -> dict:
 
         # who ran the tasks: the job that queued each (Airflow's metadata DB) and the executor the
         # scheduler reports it finished on (its log: "TaskInstance Finished: ... executor=...")
-        finished = {m.group(1): m.group(2) for m in re.finditer(
-            r"TaskInstance Finished: .*?ti_id=([0-9a-f-]+),.*?executor=(\w+)",
-            scheduler.log.read_text(errors="replace"))}
+        def finished_on() -> dict[str, str]:
+            return {m.group(1): m.group(2) for m in re.finditer(
+                r"TaskInstance Finished: .*?ti_id=([0-9a-f-]+),.*?executor=(\w+)",
+                scheduler.log.read_text(errors="replace"))}
+
         rows = services.psql(p["postgres"], "airflow", f"""
             SELECT ti.dag_id, ti.run_id, ti.task_id, ti.state, dr.run_type, j.job_type, ti.id,
                    to_char(ti.start_date, 'HH24:MI:SS'), round(extract(epoch FROM ti.end_date - ti.start_date)::numeric, 1),
@@ -367,6 +369,13 @@ def smoke(work: Path, base: int) -> dict:
             WHERE dr.queued_at >= '{started_at.isoformat()}'
               AND ti.state IN ('success', 'skipped', 'failed', 'upstream_failed')  -- not a tick's run left paused
             ORDER BY ti.start_date""")
+        # the scheduler logs a task's finish once it has processed its executor's event, which
+        # may come a moment after the run is seen done in the DB: wait for the lines, not judge early
+        ran = {r[6] for r in rows if r[3] in ("success", "failed")}
+        finished, deadline = finished_on(), time.monotonic() + 60
+        while ran - finished.keys() and time.monotonic() < deadline:
+            time.sleep(1)
+            finished = finished_on()
         for dag_id, run_id, task, state, run_type, job_type, ti_id, start, took, result in rows:
             summary["runs"].append({"dag": dag_id, "run_type": run_type, "task": task, "state": state,
                                     "queued_by": job_type, "executor": finished.get(ti_id), "start": start,
