@@ -162,6 +162,10 @@ def serve_http(routes: dict[str, Route], host: str = "127.0.0.1", port: int = 0,
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        # keep-alive, as department platforms' web servers answer (HTTP/1.0 opened a
+        # connection, and a server thread, per page)
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:  # noqa: N802 (stdlib name)
             url = urlsplit(self.path)
             route = routes.get(url.path)

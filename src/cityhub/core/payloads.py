@@ -5,6 +5,7 @@ A batch carries its contract with it, so no stage below looks it up again by nam
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -41,6 +42,15 @@ class Payload:
     """The transport's declared charset, if any (HTTP Content-Type)."""
     parsed: Ahead | None = field(default=None, repr=False, compare=False)
     """A parse of ``data`` begun ahead (None: the decoder parses ``data`` itself)."""
+    _sha256: bytes | None = field(default=None, repr=False, compare=False)
+
+    def sha256(self) -> bytes:
+        """The SHA-256 of ``data``, taken once. A fetching thread takes it as the page
+        arrives (hashlib lets go of the GIL), so marking a large fetch taken does not hash
+        its ~60 MB again once fetching is done."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.data).digest()
+        return self._sha256
 
 
 def ahead_of(payload: Payload, kind: str) -> Future | None:

@@ -82,9 +82,7 @@ class PageCounter:
 
     def items(self, data: bytes) -> int | None:
         if self.kind == "gb28181":
-            # "<Item" cannot occur inside a multibyte character in GB18030/GB2312/UTF-8
-            low = data.lower()  # element names in any case (ASCII only: multibyte text is untouched)
-            return low.count(b"<item>") + low.count(b"<item ")
+            return gb28181.item_count(data)
         try:
             with acyclic():  # a page of records is a tree: see connectors.parsing
                 doc = orjson.loads(data)

@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import ijson
@@ -141,10 +142,15 @@ def read_ahead(pages: Iterator[Payload], workers: int) -> Iterator[Payload]:
     pool = ThreadPoolExecutor(max(1, workers))
     try:
         for p in pages:
-            p.parsed = Ahead(_READ_AHEAD, pool.submit(_read_bundle, p.data.removeprefix(codecs.BOM_UTF8)))
+            p.parsed = Ahead(_READ_AHEAD, pool.submit(_read_ahead, p))
             yield p
     finally:
         pool.shutdown(wait=False)  # reads under way finish; their pages hold them
+
+
+def _read_ahead(p: Payload) -> _Read:
+    p.sha256()  # the fetch's fingerprint, taken here while the next page is awaited
+    return _read_page(p.data.removeprefix(codecs.BOM_UTF8))
 
 
 def _links_in_head(data: bytes) -> list[str] | None:
@@ -201,16 +207,19 @@ def _columnar(fmt: FhirFormat, payloads: list[Payload]) -> Decoded:
     parts: list[tuple[int, pa.Table, list[int] | None]] = []  # (payload, resources, numbers if not 1, 2, ...)
     rejects: list[Reject] = []
     datas = [p.data.removeprefix(codecs.BOM_UTF8) for p in payloads]
-    if any(b"null" in data for data in datas):  # FHIR has no nulls; Arrow could not tell one from an absent key
-        raise _Slow
-    if not bulk[0]:  # a Bundle per payload: read side by side (pyarrow lets go of the GIL)
+    if bulk[0]:
+        if any(b"null" in data for data in datas):
+            raise _Slow
+    else:  # a Bundle per payload: read side by side (pyarrow lets go of the GIL)
         ahead = [ahead_of(p, _READ_AHEAD) for p in payloads]
         todo = [k for k, f in enumerate(ahead) if f is None]
         with ThreadPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1))) as pool:
-            now = dict(zip(todo, pool.map(_read_bundle, [datas[k] for k in todo])))
+            now = dict(zip(todo, pool.map(_read_page, [datas[k] for k in todo])))
         reads = [now[k] if f is None else f.result() for k, f in enumerate(ahead)]
+        if any(r.nulls for r in reads):
+            raise _Slow
     for k, p in enumerate(payloads):
-        got = _ndjson_part(p, datas[k], want) if bulk[0] else _bundle_part(fmt, p, reads[k], want)
+        got = _ndjson_part(p, datas[k], want) if bulk[0] else _bundle_part(fmt, p, reads[k].table, want)
         if isinstance(got, list):
             rejects.extend(got)
         elif got is not None:
@@ -278,6 +287,20 @@ def _read(data: bytes, newlines_in_values: bool, block_size: int, threads: bool)
     t.validate(full=True)  # the reader does not check UTF-8; the dict path refuses what is not
     _exact(t.schema)
     return t
+
+
+@dataclass(frozen=True)
+class _Read:
+    table: pa.Table | None
+    """The payload read as one JSON document (None: pyarrow cannot)."""
+    nulls: bool
+    """``null`` occurs in it. FHIR has none, and Arrow could not tell one from an absent
+    key: the dict path reads the delivery. (Looked for where the page is read, in a
+    thread: not once more over the whole delivery after it is fetched.)"""
+
+
+def _read_page(data: bytes) -> _Read:
+    return _Read(_read_bundle(data), b"null" in data)
 
 
 def _read_bundle(data: bytes) -> pa.Table | None:

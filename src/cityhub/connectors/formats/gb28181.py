@@ -268,6 +268,13 @@ def _item_starts(data: bytes) -> np.ndarray:
     return at[np.isin(a[at + 5], _BLANK_OR_GT)]
 
 
+def item_count(data: bytes) -> int:
+    """``Item`` start tags on a page (element names in any case: ``<Item`` cannot occur
+    inside a multibyte character of GB18030, GB2312 or UTF-8), without parsing it: a
+    third of the time of lower-casing the page and counting."""
+    return len(_item_starts(data))
+
+
 def _int(v: str | None) -> int | None:
     try:
         return int(v.strip()) if v is not None else None

@@ -3,17 +3,24 @@ cursor, fetched by the paginator the declaration names.
 
 Transient errors (timeouts, connection errors, 5xx, 429) are retried with
 backoff; anything else fails the run with a message that names the source.
+
+Pages are fetched with urllib3: a catalogue is ~60 MB of pages, and reading a
+response costs urllib3 less than half of httpx's CPU (0.15 s against 0.37 s per
+60 MB, measured), CPU the fetching process shares with decoding and landing.
 """
 from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
+from email.message import Message
 from functools import cache
 from typing import Protocol
+from urllib.parse import urlencode
 
-import httpx
+import urllib3
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cityhub.connectors.sources.units import Unit, digest, source_url, taken
@@ -44,24 +51,62 @@ class PageCounter(Protocol):
 
 @cache
 def _tls() -> ssl.SSLContext:
-    """The TLS context httpx builds by default (system CA bundle), built once per process:
-    loading the bundle cost a fixed 70-200 ms per client, that is per run."""
-    return httpx.create_ssl_context()
+    """The system's CA store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` override it: a city's own
+    CA is installed there), built once per process: loading it cost a fixed 70-200 ms
+    per client, that is per run."""
+    return ssl.create_default_context()
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    """The URL asked for, query included (what quarantine calls the page)."""
+    status: int
+    content: bytes
+    content_type: str | None
+
+    @property
+    def charset(self) -> str | None:
+        """The charset the Content-Type declares, if any."""
+        if not self.content_type:
+            return None
+        m = Message()
+        m["content-type"] = self.content_type
+        return m.get_param("charset")
+
+
+class StatusError(Exception):
+    """The source answered, but not with a page (any status outside 2xx: a redirect is
+    not followed, as a feed's address is declared)."""
+
+    def __init__(self, response: Response):
+        super().__init__(f"{response.url} answered {response.status}")
+        self.response = response
+
+
+def client(timeout_s: float, connections: int) -> urllib3.PoolManager:
+    """Keep-alive connections, up to ``connections`` per host; no retries of urllib3's
+    own (``_get`` retries, with backoff, what is transient)."""
+    return urllib3.PoolManager(num_pools=4, maxsize=connections, ssl_context=_tls(),
+                               timeout=urllib3.Timeout(timeout_s), retries=False)
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, urllib3.exceptions.HTTPError):  # connection refused or reset, timeouts
         return True
-    return isinstance(exc, httpx.HTTPStatusError) and (exc.response.status_code >= 500
-                                                        or exc.response.status_code == 429)
+    return isinstance(exc, StatusError) and (exc.response.status >= 500 or exc.response.status == 429)
 
 
 @retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(6),
        wait=wait_exponential(multiplier=0.2, max=5), reraise=True)
-def _get(client: httpx.Client, url: str, params: dict | None) -> httpx.Response:
-    r = client.get(url, params=params)
-    r.raise_for_status()
-    return r
+def _get(client: urllib3.PoolManager, url: str, params: dict | None) -> Response:
+    if params:
+        url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+    r = client.request("GET", url, redirect=False)
+    got = Response(url, r.status, r.data, r.headers.get("content-type"))
+    if not 200 <= r.status < 300:
+        raise StatusError(got)
+    return got
 
 
 class NextLinkPaginator:
@@ -70,7 +115,7 @@ class NextLinkPaginator:
     def __init__(self, paging: Paging):
         self.paging = paging
 
-    def pages(self, client: httpx.Client, url: str, params: dict, counter: PageCounter) -> Iterator[Payload]:
+    def pages(self, client: urllib3.PoolManager, url: str, params: dict, counter: PageCounter) -> Iterator[Payload]:
         next_url, next_params, n = url, params, 0
         while next_url and n < MAX_PAGES:
             r = _get(client, next_url, next_params)
@@ -81,7 +126,7 @@ class NextLinkPaginator:
                 # without its next link the rest of the feed cannot be found: fail the run, say why
                 raise SourceError(f"page {n} ({r.url}) is not a JSON Bundle with links: cannot follow "
                                   "the feed past it") from None
-            yield Payload(str(r.url), r.content, r.charset_encoding)
+            yield Payload(r.url, r.content, r.charset)
             next_url, next_params = (links[0], None) if links else (None, None)
 
 
@@ -93,17 +138,19 @@ class PageNumberPaginator:
     def __init__(self, paging: Paging, parallel: int):
         self.paging, self.parallel = paging, parallel
 
-    def pages(self, client: httpx.Client, url: str, params: dict, counter: PageCounter) -> Iterator[Payload]:
+    def pages(self, client: urllib3.PoolManager, url: str, params: dict, counter: PageCounter) -> Iterator[Payload]:
         page_param, stop_on_empty = self.paging.page_param, self.paging.style != "sumnum"
 
         def fetch(page: int) -> Payload | None:
             try:
                 r = _get(client, url, {**params, page_param: page})
-            except httpx.HTTPStatusError as e:
-                if e.response.status_code == 404 and page > 1:
+            except StatusError as e:
+                if e.response.status == 404 and page > 1:
                     return None  # past the last page
                 raise
-            return Payload(str(r.url), r.content, r.charset_encoding)
+            page = Payload(r.url, r.content, r.charset)
+            page.sha256()  # here, in a fetching thread, beside the others
+            return page
 
         first = fetch(1)
         yield first
@@ -153,12 +200,12 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict, counter: PageCounter,
         params[src.incremental.param] = cursor
     fetched_at = now_cst()
     try:
-        with httpx.Client(timeout=src.timeout_s, verify=_tls()) as client:
-            payloads = list(counter.ahead(paginator(src).pages(client, url, params, counter), cfg.parse_workers))
-    except httpx.HTTPStatusError as e:
-        raise SourceError(f"{spec.name}: {e.request.url} answered {e.response.status_code}: "
-                          f"{e.response.text[:200]}") from None
-    except httpx.TransportError as e:
+        with client(src.timeout_s, src.parallel_pages) as pool:
+            payloads = list(counter.ahead(paginator(src).pages(pool, url, params, counter), cfg.parse_workers))
+    except StatusError as e:
+        body = e.response.content[:200].decode("utf-8", "replace")
+        raise SourceError(f"{spec.name}: {e.response.url} answered {e.response.status}: {body}") from None
+    except urllib3.exceptions.HTTPError as e:
         raise SourceError(f"{spec.name}: {url} unreachable after retries: {e}") from None
     day = as_of or now_cst().date()
     d = digest(payloads)

@@ -45,7 +45,7 @@ def digest(payloads: list[Payload]) -> str:
     h = hashlib.sha256()
     for p in payloads:
         h.update(p.name.encode())
-        h.update(hashlib.sha256(p.data).digest())
+        h.update(p.sha256())
     return h.hexdigest()
 
 

@@ -233,3 +233,20 @@ def test_pages_read_ahead_as_fetched_decode_as_pages_read_at_once(decl, world):
     early, late = fhir.decode_columnar(spec.format, ahead), fhir.decode_columnar(spec.format, fresh())
     assert early.typed and [r.source for r in early.rejects] == ["p2"]
     assert_same(early, to_text(spec, contract, early, DAY), late, to_text(spec, contract, late, DAY))
+
+
+def test_a_null_on_a_page_read_ahead_sends_the_delivery_the_dict_path(decl):
+    """Whether a page holds a ``null`` is found where the page is read (for a fetch, in the
+    read-ahead thread): one such page, among pages read ahead, sends the whole delivery the
+    dict path, as when every page is read at once."""
+    spec = decl.connector("medical_institutions_http")
+    pages = [bundle(org(1), org(2)), bundle(org(3), org(4, name=None)), bundle(org(5))]
+
+    def fresh():
+        return [Payload(f"p{n}", p) for n, p in enumerate(pages)]
+
+    ahead = list(fhir.read_ahead(iter(fresh()), 2))
+    early, late = fhir.decode_columnar(spec.format, ahead), fhir.decode_columnar(spec.format, fresh())
+    assert not early.typed and not late.typed
+    contract = decl.contract(spec.dataset)
+    assert_same(early, to_text(spec, contract, early, DAY), late, to_text(spec, contract, late, DAY))
