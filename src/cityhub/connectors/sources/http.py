@@ -72,7 +72,7 @@ class Response:
             return None
         m = Message()
         m["content-type"] = self.content_type
-        return m.get_param("charset")
+        return m.get_content_charset()  # (unquoted, lower case; RFC 2231 values decoded)
 
 
 class StatusError(Exception):
@@ -85,10 +85,12 @@ class StatusError(Exception):
 
 
 def client(timeout_s: float, connections: int) -> urllib3.PoolManager:
-    """Keep-alive connections, up to ``connections`` per host; no retries of urllib3's
-    own (``_get`` retries, with backoff, what is transient)."""
+    """Keep-alive connections, up to ``connections`` per host; compressed answers asked
+    for (and decoded) as any HTTP client does; no retries of urllib3's own (``_get``
+    retries, with backoff, what is transient)."""
     return urllib3.PoolManager(num_pools=4, maxsize=connections, ssl_context=_tls(),
-                               timeout=urllib3.Timeout(timeout_s), retries=False)
+                               timeout=urllib3.Timeout(timeout_s), retries=False,
+                               headers=urllib3.make_headers(accept_encoding=True))
 
 
 def _transient(exc: BaseException) -> bool:
@@ -148,9 +150,9 @@ class PageNumberPaginator:
                 if e.response.status == 404 and page > 1:
                     return None  # past the last page
                 raise
-            page = Payload(r.url, r.content, r.charset)
-            page.sha256()  # here, in a fetching thread, beside the others
-            return page
+            got = Payload(r.url, r.content, r.charset)
+            got.sha256()  # here, in a fetching thread, beside the others
+            return got
 
         first = fetch(1)
         yield first

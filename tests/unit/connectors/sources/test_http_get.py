@@ -1,8 +1,10 @@
 """What a page fetch keeps of the answer: the URL asked for (query included, as quarantine
-names the page), the charset the Content-Type declares, and a refusal for anything but a
-2xx answer (a redirect is not followed: a feed's address is declared)."""
+names the page), the charset the Content-Type declares, the content decoded where the
+server compressed it, and a refusal for anything but a 2xx answer (a redirect is not
+followed: a feed's address is declared)."""
 from __future__ import annotations
 
+import gzip
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +24,12 @@ class _Feed(BaseHTTPRequestHandler):
         body = self.path.encode()
         self.send_response(200)
         self.send_header("Content-Type", 'application/xml; charset="GB18030"')
+        if self.path.startswith("/gz"):  # compressed, where the client says it can read that
+            if "gzip" in self.headers.get("Accept-Encoding", ""):
+                body = gzip.compress(body)
+                self.send_header("Content-Encoding", "gzip")
+            else:
+                body = b"not compressed: gzip was not asked for"
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -50,7 +58,12 @@ def test_the_page_is_named_by_the_url_asked_for_with_its_query(base):
 
 def test_the_declared_charset_is_kept_unquoted(base):
     with client(5, 2) as pool:
-        assert _get(pool, f"{base}/page", None).charset == "GB18030"
+        assert _get(pool, f"{base}/page", None).charset == "gb18030"
+
+
+def test_a_compressed_answer_is_asked_for_and_decoded(base):
+    with client(5, 2) as pool:
+        assert _get(pool, f"{base}/gz", {"page": 1}).content == b"/gz?page=1"
 
 
 def test_a_redirect_is_refused_not_followed(base):
