@@ -20,7 +20,7 @@ from hypothesis import settings
 REPO = Path(__file__).resolve().parents[1]
 
 # Property tests judge results, never speed: a first example that ran into a busy host
-# (355 ms against Hypothesis's 200 ms deadline) failed a CI run as "unreliable timings".
+# (355 ms against Hypothesis's 200 ms deadline) failed a full run as "unreliable timings".
 settings.register_profile("cityhub", deadline=None)
 settings.load_profile("cityhub")
 

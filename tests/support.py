@@ -46,7 +46,7 @@ def all_pages(client, tok: str, url: str, **params) -> list[dict]:
 
 
 def clear_of_a_minute_turn(seconds: float = 15) -> None:
-    """Wait, if need be, until ``seconds`` are left before the clock's next minute: a rate
+    """Wait, if fewer than ``seconds`` are left in the clock's minute, until the next one: a rate
     limit per minute (the ``limits`` sliding-window counter, windows aligned on the clock's
     minutes) weighs the last minute's hits down once a minute turns and may let one more
     request through. A test that needs the exact count runs within one minute."""

@@ -42,7 +42,7 @@ class Payload:
     """The transport's declared charset, if any (HTTP Content-Type)."""
     parsed: Ahead | None = field(default=None, repr=False, compare=False)
     """A parse of ``data`` begun ahead (None: the decoder parses ``data`` itself)."""
-    _sha256: bytes | None = field(default=None, repr=False, compare=False)
+    _sha256: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def sha256(self) -> bytes:
         """The SHA-256 of ``data``, taken once. A fetching thread takes it as the page

@@ -84,7 +84,7 @@ class StatusError(Exception):
         self.response = response
 
 
-def client(timeout_s: float, connections: int) -> urllib3.PoolManager:
+def pool_manager(timeout_s: float, connections: int) -> urllib3.PoolManager:
     """Keep-alive connections, up to ``connections`` per host; compressed answers asked
     for (and decoded) as any HTTP client does; no retries of urllib3's own (``_get``
     retries, with backoff, what is transient)."""
@@ -202,7 +202,7 @@ def units(spec: ConnectorSpec, cfg: Settings, state: dict, counter: PageCounter,
         params[src.incremental.param] = cursor
     fetched_at = now_cst()
     try:
-        with client(src.timeout_s, src.parallel_pages) as pool:
+        with pool_manager(src.timeout_s, src.parallel_pages) as pool:
             payloads = list(counter.ahead(paginator(src).pages(pool, url, params, counter), cfg.parse_workers))
     except StatusError as e:
         body = e.response.content[:200].decode("utf-8", "replace")

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cityhub.connectors.sources.http import StatusError, _get, client
+from cityhub.connectors.sources.http import StatusError, _get, pool_manager
 
 
 class _Feed(BaseHTTPRequestHandler):
@@ -47,7 +47,7 @@ def base():
 
 
 def test_the_page_is_named_by_the_url_asked_for_with_its_query(base):
-    with client(5, 2) as pool:
+    with pool_manager(5, 2) as pool:
         r = _get(pool, f"{base}/catalog", {"page": 2, "q": "a b"})
         assert r.url == f"{base}/catalog?page=2&q=a+b"
         assert r.content == b"/catalog?page=2&q=a+b"  # what the server was asked
@@ -57,16 +57,16 @@ def test_the_page_is_named_by_the_url_asked_for_with_its_query(base):
 
 
 def test_the_declared_charset_is_kept_unquoted(base):
-    with client(5, 2) as pool:
+    with pool_manager(5, 2) as pool:
         assert _get(pool, f"{base}/page", None).charset == "gb18030"
 
 
 def test_a_compressed_answer_is_asked_for_and_decoded(base):
-    with client(5, 2) as pool:
+    with pool_manager(5, 2) as pool:
         assert _get(pool, f"{base}/gz", {"page": 1}).content == b"/gz?page=1"
 
 
 def test_a_redirect_is_refused_not_followed(base):
-    with client(5, 2) as pool, pytest.raises(StatusError, match="answered 302") as e:
+    with pool_manager(5, 2) as pool, pytest.raises(StatusError, match="answered 302") as e:
         _get(pool, f"{base}/moved", None)
     assert e.value.response.status == 302
