@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pyarrow as pa
 import pytest
 
 from cityhub.connectors.formats import csv
 from cityhub.connectors.mapping import to_text
+from cityhub.connectors.spreadsheet import spoiled
 from cityhub.core.payloads import Payload
 
 HEADER = "业务流水号,业务类型代码,业务类型名称,办理渠道,行政区划代码,异地办理标志,办理状态,受理时间,办结时间,公民身份号码,姓名,联系电话"
@@ -66,3 +68,15 @@ def test_every_phone_field_declares_the_phone_rule_and_it_tells_phones_apart(dec
     for f in phones:
         [rule] = [r for r in f.rules if r.code == "bad_phone"]
         assert {v: bool(re.match(rule.regex, v)) for v in PHONES} == PHONES
+
+
+def test_scientific_notation_is_found_in_any_chunk_of_a_column_and_only_where_it_is(decl):
+    """(Text columns are first glanced over for a ``+``, which scientific notation holds:
+    every chunk, sliced or not, is looked at.)"""
+    c = decl.contract("social_security_records")
+    plain = pa.array(["13800001111"] * 3)
+    spoilt = pa.array(["13800001111", "1.7602E+10", "+8613800001111"])
+    text = pa.table({"phone": pa.chunked_array([plain, spoilt.slice(1, 2), spoilt.slice(0, 1)])})
+    assert {i: [r.split(":")[0] for r in rs] for i, rs in spoiled(c, text).items()} == {
+        3: ["excel_scientific_notation"]}
+    assert spoiled(c, pa.table({"phone": pa.chunked_array([plain, spoilt.slice(0, 1)])})) == {}

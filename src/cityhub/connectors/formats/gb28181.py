@@ -336,6 +336,7 @@ def directory_column(ids: pa.Array) -> pa.Array:
                              pa.array(list(_DIRECTORY_TYPES))))
     return pc.or_(region, typed).fill_null(False)
 
+
 STATUS_EVENTS = {"ON", "OFF", "VLOST", "DEFECT"}
 
 
@@ -345,49 +346,92 @@ def is_status_event(event: str | None) -> bool:
     return (event or "").strip().upper() in STATUS_EVENTS
 
 
+def status_event_column(events: pa.Array) -> pa.Array:
+    """:func:`is_status_event` of each item's ``Event`` (False where there is none), in
+    Arrow where the events are ASCII (as :func:`directory_column`), else one by one."""
+    if pc.all(pc.string_is_ascii(events.fill_null(""))).as_py() is False:
+        return pa.array([e is not None and is_status_event(e) for e in events.to_pylist()], pa.bool_())
+    v = pc.ascii_upper(pc.ascii_trim(events, characters=_PY_ASCII_WHITESPACE))
+    return pc.is_in(v, pa.array(sorted(STATUS_EVENTS))).fill_null(False)
+
+
 def _parse_pages(pages: list[tuple[int, str, bytes, str | None]], kind: str = "response"):
-    """Some pages as one Arrow table of text columns plus each row's page and item index
-    (``__pi``, ``__ii``) and what the item is (``__directory``, ``__status_event``): every
-    item of the message ``kind`` (a Catalog ``response`` or ``notify``), so that one parse
-    serves every connector that lands a delivery (devices and directory items alike).
-    Runs in a worker process for large fetches, and Arrow is what crosses the process
-    boundary cheaply. Also each read page's SumNum and item count. The cycle collector
+    """Some pages (``(page index, name, bytes, charset)``) as one Arrow table of text
+    columns plus each row's page and item index (``__pi``, ``__ii``) and what the item is
+    (``__directory``, ``__status_event``): every item of the message ``kind`` (a Catalog
+    ``response`` or ``notify``), so that one parse serves every connector that lands a
+    delivery (devices and directory items alike); the refused pages' reasons; each read
+    page's SumNum and item count."""
+    return _assembled([_read_pages(pages, kind)])
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Pages read, as they cross back from a worker process (Arrow crosses cheaply): their
+    items' text columns, in page order, and per page what :func:`_assembled` needs."""
+    columns: pa.Table
+    """A text column per ``COLUMNS`` name, the read pages' items one after the other."""
+    read: list[tuple[int, int, str | None, str | None]]
+    """Per read page: (page index, items, platform ID, SN)."""
+    errors: list[tuple[int, str]]
+    """Per refused page: (page index, reason)."""
+    tallies: list[tuple[int, int | None, int]]
+    """Per read page: (page index, SumNum, items)."""
+
+    def as_page(self, pi: int) -> _Part:
+        """A single page read on its own (as page 0) as page ``pi`` of its delivery."""
+        return _Part(self.columns, [(pi, *r[1:]) for r in self.read], [(pi, e) for _, e in self.errors],
+                     [(pi, *t[1:]) for t in self.tallies])
+
+
+def _read_pages(pages: list[tuple[int, str, bytes, str | None]], kind: str) -> _Part:
+    """The reading of :func:`_parse_pages`, the part a worker process does for a large
+    fetch, page by page as they arrive: the columns that follow from the items (which
+    page, which item, directory or device) are made once for the whole delivery, in
+    Arrow, rather than once per page (a sixth of the workers' CPU). The cycle collector
     pauses meanwhile: rows are acyclic, and its passes over a forked worker's inherited
     heap cost more than the parse (see ``connectors.parsing``)."""
     with acyclic():
-        return _parse_pages_acyclic(pages, kind)
+        chunks, errors, tallies, read = [], [], [], []
+        for pi, source, data, charset in pages:
+            try:
+                page = _page_columns(data, charset)
+            except PageError as e:
+                errors.append((pi, str(e)))
+                continue
+            if page.kind != kind:
+                errors.append((pi, f"wrong_message: expected a Catalog <{kind.title()}>, got <{page.kind.title()}>"))
+                continue
+            tallies.append((pi, page.sum_num, page.rows))
+            chunks.append(page.columns)
+            read.append((pi, page.rows, page.platform_id, page.sn))
+        columns = pa.table({c: pa.chunked_array([ch[c] for ch in chunks], pa.string()) for c in COLUMNS})
+        return _Part(columns, read, errors, tallies)
 
 
-def _parse_pages_acyclic(pages: list[tuple[int, str, bytes, str | None]], kind: str):
-    chunks, errors, tallies, read = [], [], [], []
-    for pi, source, data, charset in pages:
-        try:
-            page = _page_columns(data, charset)
-        except PageError as e:
-            errors.append((pi, str(e)))
-            continue
-        if page.kind != kind:
-            errors.append((pi, f"wrong_message: expected a Catalog <{kind.title()}>, got <{page.kind.title()}>"))
-            continue
-        tallies.append((pi, page.sum_num, page.rows))
-        chunks.append(page.columns)
-        read.append((pi, page.rows, page.platform_id, page.sn))
-    cols = {c: pa.concat_arrays([ch[c] for ch in chunks]) if chunks else pa.array([], pa.string())
-            for c in COLUMNS}
+def _assembled(parts: list[_Part]):
+    """The parse of :func:`_parse_pages` from its parts: one chunk per column (compute
+    over hundreds of small chunks, as take and filter do downstream, costs more), in page
+    order, with the columns that follow from the items."""
+    cols = pa.concat_tables([p.columns for p in parts]).combine_chunks() if parts \
+        else pa.table({c: pa.array([], pa.string()) for c in COLUMNS})
+    read = [r for p in parts for r in p.read]
     counts = np.array([n for _, n, _, _ in read], np.int64)
     which = np.repeat(np.arange(len(read)), counts)  # each row's position in ``read``
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     per_page = {name: pa.array([r[k] for r in read], t) for name, k, t in
                 (("platform_id", 2, pa.string()), ("sn", 3, pa.string()), ("__pi", 0, pa.int32()))}
-    events = cols["event"].to_pylist()
-    table = pa.table({**cols,
+    events = cols["event"]
+    table = pa.table({**{c: cols[c] for c in COLUMNS},
                       "platform_id": per_page["platform_id"].take(which), "sn": per_page["sn"].take(which),
                       "__pi": per_page["__pi"].take(which),
                       "__ii": pa.array((np.arange(int(counts.sum())) - starts).astype(np.int32)),
-                      "__directory": directory_column(cols["device_id"]),
-                      "__status_event": pa.array([e is not None and is_status_event(e) for e in events],
-                                                 pa.bool_())})
-    return table, errors, tallies
+                      "__directory": directory_column(cols["device_id"].combine_chunks()),
+                      "__status_event": status_event_column(events.combine_chunks())})
+    pis = table["__pi"].to_numpy()
+    if len(pis) and (np.diff(pis) < 0).any():  # pages parsed ahead and here: back in page order
+        table = table.take(pc.sort_indices(table, [("__pi", "ascending"), ("__ii", "ascending")]))
+    return (table, sorted(e for p in parts for e in p.errors), sorted(t for p in parts for t in p.tallies))
 
 
 @dataclass(frozen=True)
@@ -479,20 +523,12 @@ def parse_ahead(pages: Iterable[Payload], kind: str, workers: int) -> Iterator[P
                     and -(-first.sum_num // first.items) >= PARALLEL_MIN_PAGES:
                 pool = parser_pool(workers)
         if pool is not None:
-            p.parsed = Ahead(_ahead_kind(kind), pool.submit(_parse_pages, [(0, p.name, p.data, p.charset)], kind))
+            p.parsed = Ahead(_ahead_kind(kind), pool.submit(_read_pages, [(0, p.name, p.data, p.charset)], kind))
         yield p
 
 
 def _ahead_kind(kind: str) -> str:
     return f"gb28181:{kind}"
-
-
-def _renumbered(part, pi: int):
-    """A page parsed on its own (as page 0) as page ``pi`` of its delivery."""
-    table, errors, tallies = part
-    col = table.schema.get_field_index("__pi")
-    table = table.set_column(col, "__pi", pa.array(np.full(table.num_rows, pi, np.int32)))
-    return table, [(pi, e) for _, e in errors], [(pi, s, n) for _, s, n in tallies]
 
 
 def _parsed(payloads: list[Payload], kind: str, workers: int):
@@ -504,24 +540,14 @@ def _parsed(payloads: list[Payload], kind: str, workers: int):
     numbered = [(pi, p.name, p.data, p.charset) for pi, p in enumerate(payloads) if pi not in ahead]
     parts = []
     if numbered and (workers <= 1 or len(numbered) < PARALLEL_MIN_PAGES):
-        parts.append(_parse_pages(numbered, kind))
+        parts.append(_read_pages(numbered, kind))
     elif numbered:
         size = -(-len(numbered) // (workers * 16))  # small chunks: no worker idles long at the end
         chunks = [numbered[i:i + size] for i in range(0, len(numbered), size)]
         # map keeps the chunks' order
-        parts += parser_pool(workers).map(partial(_parse_pages, kind=kind), chunks)
-    parts += [_renumbered(f.result(), pi) for pi, f in ahead.items()]
-    if len(parts) == 1:
-        result = parts[0]
-    else:
-        # one chunk per column, not one per part: a page parsed ahead is a part of its own,
-        # and compute over hundreds of small chunks (take, filter) costs more downstream
-        table = pa.concat_tables([t for t, _, _ in parts]).combine_chunks()
-        pis = table["__pi"].to_numpy()
-        if len(pis) and (np.diff(pis) < 0).any():  # pages parsed ahead and here: back in page order
-            table = table.take(pc.sort_indices(table, [("__pi", "ascending"), ("__ii", "ascending")]))
-        result = (table, sorted(e for _, errs, _ in parts for e in errs),
-                  sorted(t for _, _, ts in parts for t in ts))
+        parts += parser_pool(workers).map(partial(_read_pages, kind=kind), chunks)
+    parts += [f.result().as_page(pi) for pi, f in ahead.items()]
+    result = _assembled(parts)
     _LAST.put(payloads, kind, result)
     return result
 

@@ -45,6 +45,31 @@ def _clean_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
+_SAMPLE, _FEW = 1024, 64
+
+
+def _few_values(col: pa.ChunkedArray) -> bool:
+    """Whether a column holds few distinct values, judged on its first rows: the hub's
+    own (as-of day, delivery time) are one value per delivery, and casting each of 100k
+    copies of a timestamp cost a third of staging a catalogue."""
+    return (len(col) > _SAMPLE and pa.types.is_string(col.type)
+            and pc.count_distinct(col.slice(0, _SAMPLE)).as_py() <= _FEW)
+
+
+def _cast(con: duckdb.DuckDBPyConnection, src: pa.Table, fields: list) -> dict[str, pa.ChunkedArray]:
+    """Each of ``fields`` cast (``<name>``), and whether text was there that did not cast
+    (``__bad_<name>``), in one pass of DuckDB over ``src``, row for row."""
+    con.register("t", src)
+    try:
+        inner = ", ".join(f'{_expr(f.name, f.type)} AS "{f.name}", NULLIF(TRIM("{f.name}"), \'\') IS NOT NULL '
+                          f'AS "__had_{f.name}"' for f in fields)
+        outer = ", ".join(f'"{f.name}", "__had_{f.name}" AND "{f.name}" IS NULL AS "__bad_{f.name}"' for f in fields)
+        out = con.sql(f"SELECT {outer} FROM (SELECT {inner} FROM t)").to_arrow_table()
+    finally:
+        con.unregister("t")
+    return {name: out[name] for name in out.column_names}
+
+
 def stage(contract: Contract, text: pa.Table) -> Staged:
     """Cast ``text`` (string columns named as the contract's fields; missing
     columns are null) to the contract's types, collecting conversion errors.
@@ -59,20 +84,20 @@ def stage(contract: Contract, text: pa.Table) -> Staged:
         try:
             con.execute("SET TimeZone = 'Asia/Shanghai'")
             con.execute("SET preserve_insertion_order = true")  # row i stays row i (the default, relied on)
-            src = text.select([f.name for f in typed_fields])
-            con.register("t", src)
-            # one pass: each value cast, beside whether text was there (a value that was
-            # there and did not cast is a reason on its row)
-            inner = ", ".join(f'{_expr(f.name, f.type)} AS "{f.name}", NULLIF(TRIM("{f.name}"), \'\') IS NOT NULL '
-                              f'AS "__had_{f.name}"' for f in typed_fields)
-            outer = ", ".join(f'"{f.name}", "__had_{f.name}" AND "{f.name}" IS NULL AS "__bad_{f.name}"'
-                              for f in typed_fields)
-            casted = con.sql(f"SELECT {outer} FROM (SELECT {inner} FROM t)").to_arrow_table()
+            few = [f for f in typed_fields if _few_values(text[f.name])]
+            many = [f for f in typed_fields if f not in few]
+            casted = {}
+            if many:
+                casted.update(_cast(con, text.select([f.name for f in many]), many))
+            for f in few:  # each distinct value cast once (a delivery's day and time, a code)
+                encoded = text[f.name].combine_chunks().dictionary_encode()
+                once = _cast(con, pa.table({f.name: encoded.dictionary}), [f])
+                casted.update({k: v.take(encoded.indices) for k, v in once.items()})
             for f in typed_fields:
                 columns[f.name] = casted[f.name]
-                bad = np.flatnonzero(casted[f"__bad_{f.name}"].to_numpy(zero_copy_only=False))
+                bad = np.flatnonzero(casted[f"__bad_{f.name}"].fill_null(False).to_numpy(zero_copy_only=False))
                 if len(bad):
-                    values = src[f.name].take(pa.array(bad, pa.int64())).to_pylist()
+                    values = text[f.name].take(pa.array(bad, pa.int64())).to_pylist()
                     for pos, value in zip(bad.tolist(), values):
                         reasons.setdefault(pos, []).append(
                             f"bad_{f.name}: {f.name} is not a valid {f.type}: {value!r}")
