@@ -643,16 +643,28 @@ def write_drop(world: MedicalWorld, drop_root: Path, days: list[date] | None = N
     return out
 
 
-def serve_registry(world: MedicalWorld, fail_every: int = 0, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+def serve_registry(world: MedicalWorld, fail_every: int = 0, port: int = 0,
+                   rendered_ahead: bool = False) -> tuple[ThreadingHTTPServer, str]:
     """Serve ``GET /fhir/Organization?_count=N&_offset=M`` as the regional platform does;
     returns ``(server, base_url)``, call ``server.shutdown()`` when done.
 
     Pages are rendered from :attr:`MedicalWorld.organizations`, so the bundle that is
     truncated in the file drop arrives intact here (its other faults, duplicates
     included, are served as delivered). ``next`` links carry the server's own base.
+    With ``rendered_ahead`` (and a ``port``, which the links name) the pages of the
+    default size are rendered before the server answers, as the camera platform's
+    catalogue is: a benchmark on one machine then times the hub, not the simulator
+    rendering JSON beside it (a platform's server is another machine).
     """
     default = max(1, world.config.bundle_size)
     where: dict[str, str] = {}
+    ahead: dict[int, bytes] = {}
+    if rendered_ahead:
+        if not port:
+            raise ValueError("rendered_ahead needs the port: the pages' next links name it")
+        base = f"http://127.0.0.1:{port}/fhir"
+        for offset in range(0, max(1, len(world.organizations)), default):
+            ahead[offset] = render_bundle(world.organizations, offset, default, base)
 
     def organizations(query: dict[str, str]) -> tuple[int, bytes, str]:
         try:
@@ -664,7 +676,8 @@ def serve_registry(world: MedicalWorld, fail_every: int = 0, port: int = 0) -> t
                 "severity": "error", "code": "invalid",
                 "diagnostics": "_count and _offset must be non-negative integers"}]}
             return 400, json.dumps(outcome).encode("utf-8"), FHIR_JSON
-        return 200, render_bundle(world.organizations, offset, count, where["base"]), FHIR_JSON
+        page = ahead.get(offset) if count == default else None
+        return 200, page or render_bundle(world.organizations, offset, count, where["base"]), FHIR_JSON
 
     server, url = serve_http({"/fhir/Organization": organizations}, port=port, fail_every=fail_every)
     where["base"] = f"{url}/fhir"
