@@ -7,8 +7,8 @@ Prints process CPU seconds, the least of three runs (not wall clock: they hold w
 the shared machine's load), for decoding the pages' GB18030, re-encoding as UTF-8,
 xml2arrow's read (pages in the standard's plain shape, ``formats.gb28181_columns``), and
 lxml's parse and item rows (every other page), with the cycle collector paused as in the
-parser workers; then the whole page parse as a worker runs it, and the same with lxml
-alone. Ingest at 50,000 rows/s leaves 2 s of wall clock per 100k devices for everything,
+parser workers; then the whole parse (the workers' reading of the pages and the
+delivery's columns made from it once), and the same with lxml alone. Ingest at 50,000 rows/s leaves 2 s of wall clock per 100k devices for everything,
 on 2 cores.
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main() -> None:
     for what, s in (("decode GB18030 (Python's codec)", decode), ("re-encode UTF-8", encode),
                     ("xml2arrow read, with its checks", columns),
                     ("lxml parse", parse), ("item rows (Python over lxml's tree)", rows_cpu),
-                    ("whole page parse as a worker runs it", whole),
+                    ("whole parse: pages read, columns made once", whole),
                     ("the same with lxml alone (before xml2arrow)", lxml_whole)):
         print(f"  {what:44s} {s * per:5.2f} s")
     print(f"  => parsing alone allows at most {n / whole:,.0f} devices/s per core "
