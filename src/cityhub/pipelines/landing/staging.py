@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cityhub.declarations.contracts import Contract
+from cityhub.declarations.contracts import Contract, ContractField
 from cityhub.declarations.fieldtypes import FIELD_TYPES
 
 
@@ -56,7 +56,7 @@ def _few_values(col: pa.ChunkedArray) -> bool:
             and pc.count_distinct(col.slice(0, _SAMPLE)).as_py() <= _FEW)
 
 
-def _cast(con: duckdb.DuckDBPyConnection, src: pa.Table, fields: list) -> dict[str, pa.ChunkedArray]:
+def _cast(con: duckdb.DuckDBPyConnection, src: pa.Table, fields: list[ContractField]) -> dict[str, pa.ChunkedArray]:
     """Each of ``fields`` cast (``<name>``), and whether text was there that did not cast
     (``__bad_<name>``), in one pass of DuckDB over ``src``, row for row."""
     con.register("t", src)
